@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` and `make test`. `make lab` opens JupyterLab.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch and torchvision are installed first so that pip picks these builds; override for another platform,
+# e.g. `make demo TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cpu"`.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+DEMO_DATA ?= data/demo
+DEMO_PEOPLE ?= 200
+RUNS ?= runs
+DEMO_RUN := demo_$(shell date +%Y%m%d_%H%M%S)
+
+.PHONY: install demo test lab readme clean
+
+$(BIN)/.installed: settings.ini setup.py
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mask_lab needs Python 3.10 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DEMO_DATA)/train/train.csv: | $(BIN)/.installed
+	rm -rf $(DEMO_DATA)
+	$(BIN)/mask-lab demo-data $(DEMO_DATA) --people $(DEMO_PEOPLE) --seed 0
+
+demo: install $(DEMO_DATA)/train/train.csv
+	$(BIN)/mask-lab train --data $(DEMO_DATA) --out $(RUNS) --name $(DEMO_RUN) --model resnet10t --size 96 72 --epochs 6 --lr 3e-3
+	$(BIN)/mask-lab predict --run $(RUNS)/$(DEMO_RUN) --data $(DEMO_DATA)/eval --out $(RUNS)/$(DEMO_RUN)/submission.csv
+	@echo "Run folder: $(RUNS)/$(DEMO_RUN) (config, logs, checkpoints, submission.csv)"
+
+test: install
+	$(BIN)/nbdev_test --n_workers 2
+	IN_TEST=1 $(BIN)/pytest -q tests
+
+lab: install
+	$(BIN)/jupyter lab nbs/
+
+readme: install
+	$(BIN)/jupyter nbconvert --to markdown --stdout nbs/index.ipynb > README.md
+
+clean:
+	rm -rf $(VENV) $(DEMO_DATA) *.egg-info
