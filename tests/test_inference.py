@@ -108,7 +108,7 @@ def test_write_csv_atomic_keeps_the_old_file_on_failure(tmp_path):
     path = write_csv_atomic(pd.DataFrame({'a': [1]}), tmp_path / 'x.csv')
     class Broken(pd.DataFrame):
         def to_csv(self, *a, **k): raise OSError('disk full')
-    with pytest.raises(OSError): write_csv_atomic(Broken({'a': [2]}), path)
+    with pytest.raises(MaskLabError, match='disk full'): write_csv_atomic(Broken({'a': [2]}), path)
     assert pd.read_csv(path).a.tolist() == [1] and [p.name for p in tmp_path.iterdir()] == ['x.csv']
     umask = os.umask(0); os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask        # the permissions of a plainly written file

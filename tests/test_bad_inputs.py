@@ -1,0 +1,315 @@
+"""Bad inputs that tests/test_data.py does not already cover: odd image files, odd csv files, label corrections,
+and bad settings given to `train`, `inference.load_run` and the `mask-lab` command.
+
+Each case ends in a clear `MaskLabError` (or a one-line `mask-lab: error:`) naming the file and the reason, or
+in a row of the problems table when the user asked to skip; never a traceback and never a silent wrong label."""
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from mask_lab.cli import main
+from mask_lab.core import IMAGE_STEMS, MaskLabError
+from mask_lab.data import (DataProblemsError, apply_corrections, load_corrections, load_eval, load_train)
+from mask_lab.dataset import load_image
+from mask_lab.demo_data import make_demo_data
+from mask_lab.inference import load_run
+from mask_lab.train import train
+
+GOOD = ['000001_female_Asian_45', '000002_male_Asian_19', '000003_female_Asian_61']
+TINY = dict(model='mobilenetv3_small_050', size=(48, 32), epochs=1, verbose=False)
+
+
+def make_train(root, folders=GOOD):
+    images = root / 'train' / 'images'
+    for f in folders:
+        (images / f).mkdir(parents=True, exist_ok=True)
+        for i, stem in enumerate(IMAGE_STEMS): Image.new('RGB', (8, 8), (30 * i, 90, 160)).save(images / f / f'{stem}.jpg')
+    pd.DataFrame({'path': list(folders)}).to_csv(root / 'train' / 'train.csv', index=False)
+    return root
+
+
+def put(root, folder, name, save):
+    "Replace the photo `folder/name` (any extension) by the one `save(path)` writes; returns its path."
+    d = root / 'train' / 'images' / folder
+    for p in d.glob(f'{name.split(".")[0]}.*'): p.unlink()
+    save(d / name)
+    return d / name
+
+
+def huge_png(path, width, height):
+    "A small PNG whose header claims `width` x `height` pixels (PIL judges the size from the header)."
+    Image.new('RGB', (4, 4)).save(path)
+    png = bytearray(path.read_bytes())
+    png[16:24] = struct.pack('>II', width, height)
+    png[29:33] = struct.pack('>I', zlib.crc32(bytes(png[12:29])))
+    path.write_bytes(bytes(png))
+
+
+def exif_rotated(path):
+    im = Image.new('RGB', (40, 30), (200, 30, 30))
+    exif = im.getexif(); exif[0x0112] = 6   # orientation: rotate 90 degrees clockwise to view
+    im.save(path, exif=exif)
+
+
+# ---------------------------------------------------------------- image files that decode, and must load right
+
+@pytest.mark.parametrize('name,save,pixel', [
+    ('mask2.png', lambda p: Image.new('RGBA', (8, 8), (250, 20, 10, 255)).save(p), (250, 20, 10)),
+    ('mask2.png', lambda p: Image.new('L', (8, 8), 77).save(p), (77, 77, 77)),
+    ('mask2.jpg', lambda p: Image.new('CMYK', (8, 8), (0, 255, 0, 0)).save(p, quality=100), (255, 0, 255)),
+    ('mask2.png', lambda p: Image.new('P', (8, 8), 3).save(p), None),
+])
+def test_other_colour_modes_load_as_rgb(tmp_path, name, save, pixel):
+    path = put(make_train(tmp_path), GOOD[0], name, save)
+    df, problems = load_train(tmp_path, on_problem='raise')
+    assert len(problems) == 0 and str(path) in df['path'].tolist()
+    im = load_image(path)
+    assert im.mode == 'RGB' and im.size == (8, 8)
+    if pixel: assert np.abs(np.subtract(im.getpixel((4, 4)), pixel)).max() <= 2
+
+
+def test_exif_rotated_photo_loads_upright(tmp_path):
+    path = put(make_train(tmp_path), GOOD[0], 'normal.jpg', exif_rotated)
+    assert len(load_train(tmp_path)[1]) == 0
+    assert Image.open(path).size == (40, 30)          # as stored
+    assert load_image(path).size == (30, 40)          # as meant to be seen
+    w, h = load_image(path, size=(8, 6)).size        # a reduced JPEG draft, still upright and no smaller than asked
+    assert w < h and h >= 8 and w >= 6
+
+
+def test_big_jpeg_decodes_cheaply(tmp_path):
+    path = put(make_train(tmp_path), GOOD[1], 'mask1.jpg',
+               lambda p: Image.new('RGB', (8000, 6000), (10, 120, 30)).save(p, quality=30))
+    df, problems = load_train(tmp_path)
+    assert len(problems) == 0 and str(path) in df['path'].tolist()
+    im = load_image(path, size=(64, 48))              # JPEG draft: decoded at 1/8 scale, not 48M pixels
+    assert im.size == (1000, 750) and im.mode == 'RGB'
+
+
+@pytest.mark.filterwarnings('ignore::PIL.Image.DecompressionBombWarning')
+@pytest.mark.parametrize('width,height', [(10_000, 10_000), (20_000, 10_000)])   # PIL warns above 89M, refuses above 179M
+def test_image_above_the_decompression_bomb_limit_is_a_problem(tmp_path, width, height):
+    path = put(make_train(tmp_path), GOOD[2], 'mask3.png', lambda p: huge_png(p, width, height))
+    df, problems = load_train(tmp_path)
+    assert problems['path'].tolist() == [str(path)]
+    assert problems['reason'][0].startswith('image too large (')
+    assert f'{width * height:,}' in problems['reason'][0] or str(width * height) in problems['reason'][0]
+    assert GOOD[2][:6] not in set(df['person'])
+    with pytest.raises(DataProblemsError, match='image too large'): load_train(tmp_path, on_problem='raise')
+    with pytest.raises(MaskLabError, match=f'{path}: cannot read image'): load_image(path)
+
+
+def test_16_bit_png_is_a_problem_not_a_white_photo(tmp_path):
+    path = put(make_train(tmp_path), GOOD[0], 'mask4.png',
+               lambda p: Image.fromarray(np.full((8, 8), 40_000, np.uint16)).save(p))
+    assert Image.open(path).mode == 'I;16'
+    df, problems = load_train(tmp_path)
+    assert problems.values.tolist() == [[str(path), '16-bit image (mode I;16) would load clipped to white; save it as 8-bit RGB']]
+    assert GOOD[0][:6] not in set(df['person'])
+
+
+def test_load_image_scales_16_bit_to_8_bit(tmp_path):
+    Image.fromarray(np.full((8, 8), 40_000, np.uint16)).save(tmp_path / 'deep.png')
+    assert load_image(tmp_path / 'deep.png').getpixel((0, 0)) == (156, 156, 156)  # 40000 >> 8
+
+
+def test_gif_is_an_unknown_extension(tmp_path):
+    path = put(make_train(tmp_path), GOOD[1], 'mask1.gif', lambda p: Image.new('P', (8, 8)).save(p))
+    problems = load_train(tmp_path)[1]
+    assert dict(zip(problems['path'], problems['reason']))[str(path)] == "unknown image extension '.gif' (expected .jpg, .jpeg, .png)"
+
+
+def test_skip_and_raise_agree_on_the_problem_list(tmp_path):
+    make_train(tmp_path)
+    put(tmp_path, GOOD[0], 'mask4.png', lambda p: Image.fromarray(np.zeros((8, 8), np.uint16)).save(p))
+    put(tmp_path, GOOD[1], 'normal.jpg', lambda p: p.write_text('not a photo'))
+    df, problems = load_train(tmp_path, on_problem='skip')
+    with pytest.raises(DataProblemsError) as e: load_train(tmp_path, on_problem='raise')
+    assert e.value.problems.values.tolist() == problems.values.tolist() and len(problems) == 2
+    assert sorted(df['person'].unique()) == ['000003']
+
+
+# ---------------------------------------------------------------- csv files
+
+def make_eval(root, names=('a.jpg', 'b.jpg', 'c.jpg')):
+    (root / 'eval' / 'images').mkdir(parents=True)
+    for n in names: Image.new('RGB', (8, 8)).save(root / 'eval' / 'images' / n)
+    return root
+
+
+def test_info_csv_with_other_columns_and_unlisted_images(tmp_path):
+    make_eval(tmp_path, ('a.jpg', 'b.jpg', 'c.jpg', 'extra.jpg'))
+    pd.DataFrame({'note': ['x', 'y', 'z'], 'ImageID': ['c.jpg', 'a.jpg', 'b.jpg'], 'ans': [0, 0, 0], 'w': [1, 2, 3]}
+                 ).to_csv(tmp_path / 'eval' / 'info.csv', index=False)
+    df, problems = load_eval(tmp_path, on_problem='raise')
+    assert df.columns.tolist() == ['ImageID', 'path', 'ans'] and df['ImageID'].tolist() == ['c.jpg', 'a.jpg', 'b.jpg']
+
+
+def test_info_csv_with_non_integer_answers(tmp_path):
+    make_eval(tmp_path)
+    pd.DataFrame({'ImageID': ['a.jpg', 'b.jpg'], 'ans': ['0', 'x']}).to_csv(tmp_path / 'eval' / 'info.csv', index=False)
+    with pytest.raises(MaskLabError, match=f'column ans of {tmp_path / "eval" / "info.csv"} must hold integers'):
+        load_eval(tmp_path)
+
+
+def test_train_csv_with_bom_and_spaces(tmp_path):
+    make_train(tmp_path)
+    (tmp_path / 'train' / 'train.csv').write_text('\ufeffid, path \n' + ''.join(f'x, {f} \n' for f in GOOD))
+    df, problems = load_train(tmp_path)
+    assert len(problems) == 0 and len(df) == 21
+
+
+def test_unparsable_train_csv(tmp_path):
+    make_train(tmp_path)
+    (tmp_path / 'train' / 'train.csv').write_bytes(b'path\n\xff\xfe\x00bad')
+    with pytest.raises(MaskLabError, match=f'cannot read {tmp_path / "train" / "train.csv"}'): load_train(tmp_path)
+
+
+# ---------------------------------------------------------------- label corrections
+
+def corrections(tmp_path, text):
+    (tmp_path / 'c.csv').write_text('person,field,value,reason\n' + text)
+    return tmp_path / 'c.csv'
+
+
+@pytest.mark.parametrize('line,message', [
+    ('000001,height,180,x', "line 2: unknown field 'height'"),
+    ('000001,gender,f,x', "line 2: gender must be male or female, got 'f'"),
+    ('000001,age,0,x', "line 2: age must be a whole number in 1..120, got '0'"),
+    ('000001,age,45.5,x', "line 2: age must be a whole number in 1..120, got '45.5'"),
+    ('000001,exclude,maybe,x', "line 2: exclude takes an empty value, yes, true or 1, got 'maybe'"),
+    ('000001,mask1,mask7,x', 'line 2: a photo correction takes another photo name'),
+    (',age,30,x', 'line 2: empty person id'),
+])
+def test_bad_correction_lines(tmp_path, line, message):
+    path = corrections(tmp_path, line + '\n')
+    with pytest.raises(DataProblemsError) as e: load_corrections(path)
+    assert str(e.value).splitlines()[0] == f'1 bad correction in {path}:'
+    assert e.value.problems['reason'][0].startswith(message) and e.value.problems['path'][0] == str(path)
+
+
+def test_corrections_for_unknown_or_skipped_people(tmp_path):
+    make_train(tmp_path, GOOD + ['000004_robot_Asian_30'])
+    path = corrections(tmp_path, '000009,age,30,x\n000004,gender,male,the robot is a man\n')
+    with pytest.raises(DataProblemsError, match=r"line 2: person '000009' is not in the data") as e:
+        load_train(tmp_path, corrections=path)
+    assert len(e.value.problems) == 1                 # 000004 was skipped for its folder name: nothing to correct
+    path = corrections(tmp_path, '2,age,30,x\n')
+    with pytest.raises(MaskLabError, match='did you mean 000002'): load_train(tmp_path, corrections=path)
+
+
+def test_corrections_change_labels_and_nothing_else(tmp_path):
+    make_train(tmp_path)
+    df, _ = load_train(tmp_path)
+    path = corrections(tmp_path, '000001,age,29,x\n000002,gender,female,x\n000003,exclude,yes,x\n'
+                                 '000001,normal,mask2,x\n000001,mask2,normal,x\n000002,mask3,,to review\n')
+    fixed, _ = load_train(tmp_path, corrections=path)
+    assert sorted(fixed['person'].unique()) == ['000001', '000002'] and len(fixed) == 14
+    one = fixed[fixed['person'] == '000001'].set_index('image')
+    assert one['age_group'].unique().tolist() == [0] and one.loc[['normal', 'mask2'], 'mask'].tolist() == [0, 2]
+    assert one.loc['normal', 'label'] == 0 * 6 + 1 * 3 + 0 and one.loc['mask2', 'label'] == 2 * 6 + 1 * 3 + 0
+    two = fixed[fixed['person'] == '000002']
+    assert two['label'].tolist() == [(m * 6 + 3 + 0) for m in IMAGE_STEMS.values()]
+    assert fixed['path'].tolist() == df['path'][:14].tolist()
+    assert apply_corrections(df, path)['label'].tolist() == fixed['label'].tolist()
+
+
+def test_eda_template_loads(tmp_path):
+    from mask_lab.eda import write_label_corrections
+    flags = pd.DataFrame({'person': ['000001', '000002', '000003'], 'image': ['mask1', 'mask4', 'normal'],
+                          'reason': ['a', 'b', 'c'], 'score': [1.0, 1.0, 1.0],
+                          'rule': ['bare_mask_photo', 'near_duplicate', 'covered_mouth'], 'other': ['normal', 'mask5', 'mask3']})
+    path = write_label_corrections(flags, tmp_path / 'review' / 'corrections.csv')
+    corr = load_corrections(path)
+    assert corr['field'].tolist() == ['mask1', 'normal', 'mask4', 'normal', 'mask3']
+    make_train(tmp_path)
+    fixed = load_train(tmp_path, corrections=path)[0].set_index(['person', 'image'])
+    assert fixed.loc[('000001', 'mask1'), 'mask'] == 2 and fixed.loc[('000001', 'normal'), 'mask'] == 0
+    assert ('000002', 'mask4') not in fixed.index and len(fixed) == 20
+
+
+# ---------------------------------------------------------------- settings and run folders
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    return make_demo_data(tmp_path_factory.mktemp('bad') / 'demo', people=10, seed=0)
+
+
+def cli(capsys, *args):
+    "Exit code and stderr of `mask-lab ARGS` run in this process."
+    try: code = main([str(a) for a in args])
+    except SystemExit as e: code = e.code
+    return code, capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_unknown_model_lists_close_names(demo, tmp_path, capsys):
+    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', '--model', 'mobilenetv3_smal_050')
+    assert code == 2 and err.startswith("mask-lab: error: unknown model 'mobilenetv3_smal_050'; did you mean mobilenetv3_small_050")
+    assert not (tmp_path / 'runs').exists()
+
+
+@pytest.mark.parametrize('option,value,message', [
+    ('--optimizer', 'adamx', "argument --optimizer: invalid choice: 'adamx' (choose from 'adamw', 'adam', 'sgd')"),
+    ('--schedule', 'linear', "argument --schedule: invalid choice: 'linear'"),
+    ('--layout', 'triple', "argument --layout: invalid choice: 'triple'"),
+])
+def test_unknown_choices_are_one_line(demo, tmp_path, capsys, option, value, message):
+    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', option, value)
+    assert code == 2 and message in err
+    with pytest.raises(MaskLabError, match=f"{option[2:]} must be one of"):
+        train(demo, out=tmp_path / 'runs', **{option[2:]: value, **TINY})
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_unknown_loss_lists_valid_ones(demo, tmp_path, capsys):
+    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', '--loss', 'cee', '--name', 'r')
+    assert code == 2 and err == "mask-lab: error: unknown loss 'cee' in spec 'cee'; losses: 'ce', 'focal', 'f1'"
+
+
+def test_unknown_loss_leaves_no_run_folder(demo, tmp_path):
+    with pytest.raises(MaskLabError, match="unknown loss 'cee'"): train(demo, out=tmp_path / 'runs', name='r', loss='cee', **TINY)
+    assert not (tmp_path / 'runs' / 'r').exists()
+
+
+@pytest.fixture(scope='module')
+def run(demo, tmp_path_factory):
+    out = tmp_path_factory.mktemp('runs')
+    train(demo, out=out, name='r', **TINY)
+    return out / 'r'
+
+
+def test_existing_run_folder_is_refused(demo, run, capsys):
+    before = (run / 'metrics.jsonl').read_bytes()
+    code, err = cli(capsys, 'train', '--data', demo, '--out', run.parent, '--name', 'r', '--model', 'mobilenetv3_small_050')
+    assert code == 2 and err == f'mask-lab: error: {run}: run folder already exists; choose another --name, or --resume it'
+    assert (run / 'metrics.jsonl').read_bytes() == before
+
+
+def test_checkpoint_with_another_head_layout(run, tmp_path):
+    import shutil
+    edited = tmp_path / 'edited'
+    shutil.copytree(run, edited)
+    ckpt = torch.load(edited / 'checkpoints' / 'best.pt', weights_only=False)
+    ckpt['config']['layout'] = 'multi'
+    torch.save(ckpt, edited / 'checkpoints' / 'best.pt')
+    with pytest.raises(MaskLabError, match=r"best\.pt: the checkpoint's head has 18 outputs.*says layout 'multi', which needs 8"):
+        load_run(edited)
+    (edited / 'checkpoints' / 'best.pt').write_bytes(b'garbage')
+    with pytest.raises(MaskLabError, match=r'best\.pt: cannot read checkpoint'): load_run(edited)
+
+
+def test_resume_without_a_checkpoint(run, tmp_path, capsys):
+    import shutil
+    empty = tmp_path / 'early'
+    shutil.copytree(run, empty)
+    shutil.rmtree(empty / 'checkpoints')
+    with pytest.raises(MaskLabError, match=r'early: nothing to resume: no checkpoint yet \(checkpoints/last\.pt\)'):
+        train(resume=empty, verbose=False)
+    (tmp_path / 'plain').mkdir()
+    code, err = cli(capsys, 'train', '--resume', tmp_path / 'plain')
+    assert code == 2 and err == f'mask-lab: error: {tmp_path / "plain"}: not a run folder (no config.json)'
