@@ -1,9 +1,13 @@
 """No run loses work: training processes are killed with SIGKILL (halfway through writing the first checkpoint,
-and at a random batch after it), then resumed; the resumed run must end with exactly the metrics of an
-uninterrupted one, and half-written `.tmp` files are never read. A submission written into a read-only folder must leave the previous file intact."""
+and at a random batch after it) or interrupted with SIGINT (Ctrl-C), then resumed; the resumed run must end with
+exactly the metrics of an uninterrupted one, and half-written `.tmp` files are never read. A checkpoint save that
+meets a full disk, and a submission written into a read-only folder, must leave the previous file intact. An image
+that breaks mid-run stops the run with one line or is skipped and listed; a loader worker that dies is one line."""
+import errno
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import get_worker_info
 
 from mask_lab.core import MaskLabError
 from mask_lab.demo_data import make_demo_data
 from mask_lab.hooks import read_metrics
 from mask_lab.inference import load_run, write_csv_atomic
+from mask_lab.learner import Hook
 from mask_lab.train import train
 
 SETTINGS = dict(model='mobilenetv3_small_050', size=(64, 48), epochs=3, batch_size=16, seed=0)
@@ -160,3 +166,133 @@ def test_read_only_submission_folder_is_a_clear_error(read_only):
     path = read_only / 'submission.csv'
     with pytest.raises(MaskLabError, match=f'{path}: cannot write'):
         write_csv_atomic(pd.DataFrame({'ImageID': ['a.jpg'], 'ans': [5]}), path)
+
+
+# --- Ctrl-C: a real SIGINT to a `mask-lab train` process ---------------------------------------------------------
+
+MASK_LAB = Path(sys.executable).parent / 'mask-lab'
+INTERRUPTED = re.compile(r'interrupted at (?:epoch (\d+), batch (\d+)|the start of epoch (\d+)); '
+                         r'checkpoint of epoch (\d+) saved to (\S+); resume with: mask-lab train --resume (\S+)')
+
+
+def test_ctrl_c_stops_after_the_batch_and_resumes_exactly(setup):
+    tmp, demo, reference = setup
+    run = tmp / 'runs' / 'ctrl_c'
+    n = batches_after(tmp / 'runs' / 'reference', 0) // SETTINGS['epochs']
+    k = random.Random(SEED).randint(n + 1, 2 * n - 1)   # in the second epoch
+    args = ['train', '--data', demo, '--out', tmp / 'runs', '--name', 'ctrl_c', '--model', SETTINGS['model'], '--size', '64', '48',
+            '--epochs', '3', '--batch-size', '16', '--seed', '0']   # IN_TEST: no loader workers
+    proc = subprocess.Popen([MASK_LAB, *map(str, args)], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while batches_after(run, 0) < k:
+        assert proc.poll() is None, f'the run ended before the interrupt: {proc.stderr.read()[-2000:]}'
+        assert time.time() - t0 < 60, 'timed out waiting for the interrupt point'
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, f'seed {SEED}: {err[-2000:]}'
+    assert 'Traceback' not in out + err and err.strip().endswith('mask-lab: interrupted'), err
+    m = INTERRUPTED.search(out)
+    assert m, out
+    stopped_in = int(m[1] or m[3]) - 1                  # 0-based epoch
+    saved = int(m[4]) - 1
+    assert saved == stopped_in - 1 and stopped_in in (1, 2), m[0]   # the last complete epoch
+    assert m[5] == str(run / 'checkpoints' / 'last.pt') and m[6] == str(run)
+    assert m[0] in (run / 'train.log').read_text()
+    last = torch.load(run / 'checkpoints' / 'last.pt', weights_only=False)
+    assert last['epoch'] == saved and len(last['training_state']['history']) == saved + 1
+    logged = epochs(run)
+    assert logged['epoch'].tolist() == list(range(saved + 1))   # the completed epochs' log is kept
+    assert logged['macro_f1'].tolist() == reference['macro_f1'].tolist()[:saved + 1]
+    from mask_lab.cli import main
+    assert main(['train', '--resume', run, '--quiet']) == 0
+    final = epochs(run)
+    assert final['epoch'].tolist() == [0, 1, 2]
+    for col in ('train_loss', 'valid_loss', 'macro_f1'):
+        assert final[col].tolist() == reference[col].tolist(), f'seed {SEED}, interrupt after batch {k}: {col} differs'
+
+
+# --- disk full while writing a checkpoint -------------------------------------------------------------------------
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(setup, monkeypatch, capsys):
+    tmp, demo, reference = setup
+    run, last = tmp / 'runs' / 'full_disk', tmp / 'runs' / 'full_disk' / 'checkpoints' / 'last.pt'
+    real_save, saves, kept = torch.save, [], {}
+    def save(obj, f, *a, **k):
+        if str(f).endswith('last.pt.tmp'):
+            saves.append(f)
+            if len(saves) == 2:                         # the second epoch's last.pt: half written, then the disk is full
+                kept['bytes'] = last.read_bytes()
+                with open(f, 'wb') as out: out.write(b'\x80' * 1000)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
+        return real_save(obj, f, *a, **k)
+    monkeypatch.setattr(torch, 'save', save)
+    from mask_lab.cli import main
+    args = ['train', '--data', demo, '--out', tmp / 'runs', '--name', 'full_disk', '--model', SETTINGS['model'], '--size', '64', '48',
+            '--epochs', '3', '--batch-size', '16', '--seed', '0', '--quiet']
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f'mask-lab: error: {last}: cannot write (No space left on device)\n'   # one line: the file and the reason
+    assert last.read_bytes() == kept['bytes']           # the previous good checkpoint, untouched
+    assert torch.load(last, weights_only=False)['epoch'] == 0
+    assert sorted(p.name for p in last.parent.iterdir()) == ['best.pt', 'last.pt']   # no temporary file left
+    assert 'stopped: ' in (run / 'train.log').read_text()
+    monkeypatch.setattr(torch, 'save', real_save)       # space again: the run resumes from epoch 1 and ends as the reference
+    assert main(['train', '--resume', run, '--quiet']) == 0
+    assert epochs(run)['macro_f1'].tolist() == reference['macro_f1'].tolist()
+
+
+# --- an image that breaks mid-run, and a loader worker that dies ----------------------------------------------------
+
+TINY = dict(model='mobilenetv3_small_050', size=(32, 24), epochs=1, batch_size=8, verbose=False)
+
+
+class BreakImages(Hook):
+    "Once the loaders exist, truncate one training photo and delete one validation photo, as a failing disk or sync would."
+    def before_fit(self, learn):
+        self.truncated, self.deleted = Path(learn.train_dl.dataset.paths[0]), Path(learn.valid_dl.dataset.paths[0])
+        data = self.truncated.read_bytes()
+        self.truncated.write_bytes(data[:len(data) // 3])
+        self.deleted.unlink()
+
+
+@pytest.fixture
+def tiny_demo(tmp_path):
+    return make_demo_data(tmp_path / 'demo', people=8, seed=0)
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_image_broken_mid_run_stops_with_one_line(tiny_demo, tmp_path, workers):
+    hook = BreakImages()
+    with pytest.raises(MaskLabError) as e:
+        train(tiny_demo, out=tmp_path / 'runs', name='stop', hooks=[hook], num_workers=workers, **TINY)
+    msg = str(e.value)
+    assert msg.startswith(f'{hook.truncated}: cannot read image') and '\n' not in msg and 'Traceback' not in msg, msg
+    assert "on_bad_image='skip'" in msg
+    assert f'stopped: {msg}' in (tmp_path / 'runs' / 'stop' / 'train.log').read_text()
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_image_broken_mid_run_is_skipped_and_listed(tiny_demo, tmp_path, workers):
+    hook = BreakImages()
+    learn = train(tiny_demo, out=tmp_path / 'runs', name='skip', hooks=[hook], num_workers=workers, on_bad_image='skip', **TINY)
+    assert len(learn.history) == 1
+    skipped = pd.read_csv(tmp_path / 'runs' / 'skip' / 'skipped_images.csv')
+    assert sorted(skipped.path) == sorted([str(hook.truncated), str(hook.deleted)])
+    assert skipped.message.str.contains('cannot read image').all()
+    assert json.loads((tmp_path / 'runs' / 'skip' / 'config.json').read_text())['on_bad_image'] == 'skip'
+
+
+def test_dead_loader_worker_is_one_line(tiny_demo, tmp_path, monkeypatch, capsys):
+    import mask_lab.dataset as dataset
+    real = dataset.FaceDataset.__getitem__
+    def getitem(self, i):                               # the worker is killed as the out-of-memory killer would
+        if get_worker_info() is not None and i == 3: os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, i)
+    monkeypatch.setattr(dataset.FaceDataset, '__getitem__', getitem)
+    from mask_lab.cli import main
+    assert main(['train', '--data', tiny_demo, '--out', tmp_path / 'runs', '--name', 'dead', '--model', TINY['model'],
+                 '--size', '32', '24', '--epochs', '1', '--batch-size', '8', '--workers', '1', '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('mask-lab: error: a data loader worker died: DataLoader worker (pid') and err.count('\n') == 1, err
+    assert 'stopped: a data loader worker died' in (tmp_path / 'runs' / 'dead' / 'train.log').read_text()
