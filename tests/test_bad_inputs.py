@@ -21,7 +21,7 @@ from mask_lab.inference import load_run
 from mask_lab.train import train
 
 GOOD = ['000001_female_Asian_45', '000002_male_Asian_19', '000003_female_Asian_61']
-TINY = dict(model='mobilenetv3_small_050', size=(48, 32), epochs=1, verbose=False)
+TINY = dict(model='mobilenetv3_small_050', layout='single', size=(48, 32), epochs=1, verbose=False)
 
 
 def make_train(root, folders=GOOD):
@@ -262,7 +262,7 @@ def test_unknown_choices_are_one_line(demo, tmp_path, capsys, option, value, mes
     code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', option, value)
     assert code == 2 and message in err
     with pytest.raises(MaskLabError, match=f"{option[2:]} must be one of"):
-        train(demo, out=tmp_path / 'runs', **{option[2:]: value, **TINY})
+        train(demo, out=tmp_path / "runs", **{**TINY, option[2:]: value})
     assert not (tmp_path / 'runs').exists()
 
 

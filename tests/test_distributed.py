@@ -88,7 +88,7 @@ def test_gathered_validation_is_exact(runs):
     cfg = TrainConfig.from_dict(last['config'])
     df, _ = _read_split(cfg)
     valid_dl = make_loader(df[df.fold == cfg.fold], Preprocess.from_dict(last['config']['preprocess']), batch_size=64)
-    net = create_model(cfg.model); net.load_state_dict(last['model'])
+    net = create_model(cfg.model, layout=cfg.layout); net.load_state_dict(last['model'])
     m = Learner(net, valid_dl, valid_dl, device='cpu').validate()
     assert abs(m['valid_loss'] - last['metrics']['valid_loss']) < 1e-4, (m, last['metrics'])
     for k in ('macro_f1', 'accuracy', 'mask_f1', 'gender_f1', 'age_f1'): assert m[k] == pytest.approx(last['metrics'][k], abs=1e-6), k
