@@ -129,7 +129,8 @@ def test_live_chart_grows_while_training(lab, browser):
     page = _open(browser, lab, '09_train.ipynb')
     counts = []
     count_js = '''() => { const g = document.querySelector('.mask-lab-live-chart .js-plotly-plot');
-                          return g && g.data ? g.data[0].x.length : -1 }'''
+                          const x = g && g.data && g.data[0] && g.data[0].x;   // a trace can exist before its points
+                          return x ? x.length : -1 }'''
     _run_all(page)
     errors = _wait_done(page, poll=lambda: counts.append(page.evaluate(count_js)))
     assert not [e for e in errors if 'Error' in e or 'Traceback' in e], errors
