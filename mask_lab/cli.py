@@ -85,7 +85,7 @@ def cmd_score(args):
     from mask_lab.inference import score_submission
     print(f'{score_submission(args.submission, args.answers):.4f}')
 
-# %% ../nbs/13_cli.ipynb #7dc4075c
+# %% ../nbs/13_cli.ipynb #46425c06
 def _add_config_options(parser):
     from mask_lab.train import TrainConfig
     for f in fields(TrainConfig):
@@ -97,7 +97,7 @@ def _add_config_options(parser):
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help)
             continue
-        if kind is int and f.name in ('fold', 'seed', 'num_workers'): kind = int  # zero is valid
+        if kind is int and f.name in ('fold', 'seed', 'num_workers', 'freeze_stages'): kind = int  # zero is valid
         elif kind is int: kind = _positive_int
         shown = ' '.join(map(str, default)) if isinstance(default, list) else default
         parser.add_argument(flag, dest=f.name, type=kind, default=default,

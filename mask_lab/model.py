@@ -19,7 +19,7 @@ from .core import MaskLabError, N_CLASSES, N_MASK, N_GENDER, N_AGE_GROUPS, decod
 # %% auto #0
 __all__ = ['HEADS', 'LAYOUTS', 'PACKAGE_WEIGHTS', 'check_model_name', 'count_params', 'n_outputs', 'split_heads',
            'class_log_probs', 'FaceNet', 'PackageWeights', 'map_by_position', 'package_weights_file', 'load_timm_model',
-           'BaselineCNN', 'baseline_cnn', 'resolve_weights', 'create_model']
+           'BaselineCNN', 'baseline_cnn', 'resolve_weights', 'create_model', 'stage_names', 'freeze_stages']
 
 # %% ../nbs/05_model.ipynb #e57969c6
 def check_model_name(name: str) -> str:
@@ -61,7 +61,7 @@ def class_log_probs(logits: torch.Tensor, layout: str = 'single') -> torch.Tenso
     parts = [F.log_softmax(h, dim=1)[:, idx.to(logits.device)] for h, idx in zip(split_heads(logits).values(), _CLASS_PARTS)]
     return parts[0] + parts[1] + parts[2]
 
-# %% ../nbs/05_model.ipynb #5c5585f2
+# %% ../nbs/05_model.ipynb #89f13ecf
 class FaceNet(nn.Module):
     "A timm `backbone` returning pooled features, then dropout and a linear head for `layout`."
     def __init__(self, backbone: nn.Module, layout: str = 'single', drop_rate: float = 0.0,
@@ -228,3 +228,29 @@ def create_model(name: str = 'resnet10t', layout: str = 'single', weights: str |
     backbone = load_timm_model(name, weights, **timm_kwargs)
     backbone.reset_classifier(0)  # only now: the weights were loaded strictly into the full model
     return FaceNet(backbone, layout, drop_rate, model_name=name, weights=None if weights is None else str(weights))
+
+# %% ../nbs/05_model.ipynb #5ab49321
+def stage_names(net: FaceNet) -> list[str]:
+    "The backbone's feature stages, shallow to deep, as timm's `feature_info` names them (empty when it declares none)."
+    return [f['module'] for f in getattr(net.backbone, 'feature_info', None) or []]
+
+def freeze_stages(net: FaceNet, n: int) -> FaceNet:
+    "Stop training the stem and the first `n` feature stages of `net`'s backbone (their weights get no gradients); 0 freezes nothing."
+    stages = stage_names(net)
+    if n < 0: raise MaskLabError(f'freeze_stages must be >= 0, got {n}')
+    if n and not stages: raise MaskLabError(f'{net.model_name} declares no feature stages (timm feature_info): cannot freeze stages; use 0')
+    if n >= len(stages) and n: raise MaskLabError(f'{net.model_name} has {len(stages)} feature stages; freeze at most {len(stages) - 1} '
+                                                  'so that the last one still learns')
+    frozen = []
+    if n:
+        last, inside = stages[n - 1], False
+        for name, module in net.backbone.named_modules():
+            if not name: continue   # the backbone itself
+            in_last = name == last or name.startswith(last + '.')
+            if inside and not in_last: break
+            inside = inside or in_last
+            frozen.append(module)
+    for m in frozen:
+        for p in m.parameters(recurse=False): p.requires_grad_(False)
+    net.frozen_stages = n
+    return net

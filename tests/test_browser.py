@@ -136,8 +136,10 @@ def test_live_chart_grows_while_training(lab, browser):
     assert not [e for e in errors if 'Error' in e or 'Traceback' in e], errors
     seen = [c for c in counts if c > 0]
     growth = sorted(set(seen))
-    # The first chart gained points several times while its cell was still running, not only at the end.
-    assert len(growth) >= 3, counts
+    # The first chart was drawn with more points at a later poll while its cell was still running (polls stop when
+    # the notebook is idle): a chart drawn once at the end would show a single count. The run takes about 2 s and the
+    # chart redraws at most once a second, so two or three counts are what a live chart shows.
+    assert len(growth) >= 2, counts
     chart = page.locator('.mask-lab-live-chart').first
     chart.scroll_into_view_if_needed()
     _no_stuck_widgets(page)
