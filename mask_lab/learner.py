@@ -19,8 +19,8 @@ from .losses import make_loss
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'CancelBatch', 'CancelEpoch', 'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook',
-           'OptimHook', 'classification_metrics', 'make_optimizer', 'default_device', 'rng_states', 'set_rng_states',
-           'dist_info', 'all_gather', 'Learner']
+           'OptimHook', 'classification_metrics', 'make_optimizer', 'default_device', 'prefers_channels_last',
+           'rng_states', 'set_rng_states', 'dist_info', 'all_gather', 'Learner']
 
 # %% ../nbs/07_learner.ipynb #9cec38e3
 class CancelBatch(Exception):
@@ -87,12 +87,16 @@ def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float = 0.
     if name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
     raise MaskLabError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
 
-# %% ../nbs/07_learner.ipynb #61a52051
+# %% ../nbs/07_learner.ipynb #c1982aa5
 def default_device() -> torch.device:
     "CUDA when present, else Apple's MPS, else the CPU."
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+def prefers_channels_last(device) -> bool:
+    "Whether convolutions on `device` run faster channels-last: on the CPU (oneDNN) and CUDA, not on MPS."
+    return torch.device(device).type in ('cpu', 'cuda')
 
 def rng_states(generator: torch.Generator | None = None) -> dict:
     "The states of Python's, NumPy's and torch's random generators (and of a loader's `generator`)."

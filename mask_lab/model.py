@@ -229,7 +229,7 @@ def create_model(name: str = 'resnet10t', layout: str = 'single', weights: str |
     backbone.reset_classifier(0)  # only now: the weights were loaded strictly into the full model
     return FaceNet(backbone, layout, drop_rate, model_name=name, weights=None if weights is None else str(weights))
 
-# %% ../nbs/05_model.ipynb #5ab49321
+# %% ../nbs/05_model.ipynb #78beb7b3
 def stage_names(net: FaceNet) -> list[str]:
     "The backbone's feature stages, shallow to deep, as timm's `feature_info` names them (empty when it declares none)."
     return [f['module'] for f in getattr(net.backbone, 'feature_info', None) or []]
@@ -241,16 +241,12 @@ def freeze_stages(net: FaceNet, n: int) -> FaceNet:
     if n and not stages: raise MaskLabError(f'{net.model_name} declares no feature stages (timm feature_info): cannot freeze stages; use 0')
     if n >= len(stages) and n: raise MaskLabError(f'{net.model_name} has {len(stages)} feature stages; freeze at most {len(stages) - 1} '
                                                   'so that the last one still learns')
-    frozen = []
-    if n:
-        last, inside = stages[n - 1], False
-        for name, module in net.backbone.named_modules():
-            if not name: continue   # the backbone itself
-            in_last = name == last or name.startswith(last + '.')
-            if inside and not in_last: break
-            inside = inside or in_last
-            frozen.append(module)
-    for m in frozen:
-        for p in m.parameters(recurse=False): p.requires_grad_(False)
-    net.frozen_stages = n
+    if not n: return net
+    last, inside = stages[n - 1], False
+    for name, module in net.backbone.named_modules():
+        if not name: continue   # the backbone itself
+        in_last = name == last or name.startswith(last + '.')
+        if inside and not in_last: break   # past the last frozen stage
+        inside = inside or in_last
+        for p in module.parameters(recurse=False): p.requires_grad_(False)
     return net
