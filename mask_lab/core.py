@@ -13,7 +13,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', 'N_CLASSES', 'DEFAULT_AGE_CUTOFFS', 'IMAGE_STEMS',
            'IMAGE_EXTS', 'MaskLabError', 'atomic_write', 'check_age_cutoffs', 'age_group', 'age_group_names',
-           'encode_class', 'decode_class', 'class_names']
+           'encode_class', 'decode_class', 'class_names', 'mask_only_label', 'is_mask_only']
 
 # %% ../nbs/00_core.ipynb #994b13ff
 MASK_NAMES = ('wear', 'incorrect', 'not_wear')
@@ -86,3 +86,14 @@ def class_names(cutoffs=DEFAULT_AGE_CUTOFFS) -> list[str]:
     ages = age_group_names(cutoffs)
     m, g, a = decode_class(np.arange(N_CLASSES))
     return [f'{MASK_NAMES[i]}/{GENDER_NAMES[j]}/{ages[k]}' for i, j, k in zip(m, g, a)]
+
+# %% ../nbs/00_core.ipynb #9c7c78e0
+def mask_only_label(mask) -> np.ndarray:
+    "The label of a photo whose mask status is known but not its gender and age: `N_CLASSES + mask`."
+    mask = np.asarray(mask, dtype=np.int64)
+    _check_range('mask', mask, N_MASK)
+    return mask + N_CLASSES
+
+def is_mask_only(label) -> np.ndarray:
+    "Whether each label is a mask-only label (`mask_only_label`) rather than one of the 18 classes."
+    return np.asarray(label) >= N_CLASSES

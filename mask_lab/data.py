@@ -15,12 +15,12 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .core import (IMAGE_STEMS, IMAGE_EXTS, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, MaskLabError,
-                           age_group, encode_class, check_age_cutoffs)
+                           age_group, encode_class, check_age_cutoffs, mask_only_label, N_CLASSES)
 
 # %% auto #0
-__all__ = ['PROBLEM_COLUMNS', 'TRAIN_COLUMNS', 'CORRECTION_FIELDS', 'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError',
-           'parse_person_folder', 'load_train', 'load_corrections', 'apply_corrections', 'load_eval',
-           'add_person_folds']
+__all__ = ['PROBLEM_COLUMNS', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS', 'EVAL_COLUMNS',
+           'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'load_train', 'load_photo_table',
+           'load_source', 'load_sources', 'load_corrections', 'apply_corrections', 'load_eval', 'add_person_folds']
 
 # %% ../nbs/02_data.ipynb #d548037e
 PROBLEM_COLUMNS = ['path', 'reason']
@@ -217,6 +217,78 @@ def load_train(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', veri
         df = apply_corrections(df, corrections, cutoffs, skipped=skipped)
     return df, _problem_frame(problems)
 
+# %% ../nbs/02_data.ipynb #f90e5251
+MASK_WORDS = {'wear': 0, 'worn': 0, 'mask': 0, 'incorrect': 1, 'not_wear': 2, 'none': 2, 'no_mask': 2, 'normal': 2,
+              '0': 0, '1': 1, '2': 2}
+PHOTO_TABLE = 'labels.csv'
+
+def load_photo_table(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', verify_images: bool = True
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Table of the photos listed in `root/labels.csv` (columns of `TRAIN_COLUMNS` plus the file's extra columns) and the problems found."
+    _check_on_problem(on_problem)
+    cutoffs = check_age_cutoffs(cutoffs)
+    root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+    csv = root / PHOTO_TABLE
+    if not csv.is_file(): raise MaskLabError(f'{root}: no {PHOTO_TABLE} (a photo table lists file, mask[, gender, age])')
+    t = _read_csv(csv, ('mask',))
+    col = 'file' if 'file' in t.columns else 'path' if 'path' in t.columns else None
+    if col is None: raise MaskLabError(f'{csv} has no column file (columns: {", ".join(t.columns)})')
+    base = root / 'images' if (root / 'images').is_dir() else root
+    paths = [str(Path(f) if os.path.isabs(f) else base / f) for f in t[col].str.strip()]
+    has_ga = 'gender' in t.columns and 'age' in t.columns
+    problems, keep = [], np.ones(len(t), bool)
+    def problem(i, path, reason): problems.append((path, f'{PHOTO_TABLE} line {i + 2}: {reason}')); keep[i] = False
+    mask = np.full(len(t), -1, np.int64); gender = np.full(len(t), -1, np.int64); age = np.full(len(t), -1, np.int64)
+    for i, (path, m) in enumerate(zip(paths, t['mask'].str.strip().str.lower())):
+        if m not in MASK_WORDS: problem(i, path, f'unknown mask status {m!r} (use {", ".join(k for k in MASK_WORDS if not k.isdigit())})'); continue
+        mask[i] = MASK_WORDS[m]
+        g, a = (t.at[i, 'gender'].strip().lower(), t.at[i, 'age'].strip()) if has_ga else ('', '')
+        if bool(g) != bool(a): problem(i, path, 'gender and age must be given together or both left empty'); continue
+        if not g: continue
+        if g not in GENDER_NAMES: problem(i, path, f'gender must be {" or ".join(GENDER_NAMES)}, got {g!r}'); continue
+        if not re.fullmatch(r'[0-9]+', a) or not 0 <= int(a) <= 120: problem(i, path, f'age must be a whole number in 0..120, got {a!r}'); continue
+        gender[i], age[i] = GENDER_NAMES.index(g), int(a)
+    if verify_images:
+        for i, reason in enumerate(_verify_all(paths)):
+            if reason and keep[i]: problem(i, paths[i], reason)
+    if problems and on_problem == 'raise':
+        raise DataProblemsError(problems, f'{len(problems)} problem{"" if len(problems) == 1 else "s"} in {csv}')
+    if not keep.any(): raise DataProblemsError(problems, f'no usable photo in {csv}: every row has a problem')
+    group = next((c for c in ('person', 'source_image') if c in t.columns), None)
+    person = t[group].str.strip() if group else pd.Series([Path(f).stem for f in t[col]])
+    known = gender >= 0
+    groups = np.where(known, age_group(np.maximum(age, 0), cutoffs), -1)
+    label = np.where(known, encode_class(mask.clip(0), gender.clip(0), groups.clip(0)), mask_only_label(mask.clip(0)))
+    df = pd.DataFrame({'person': person, 'folder': root.name, 'path': paths, 'image': t[col].str.strip(), 'mask': mask,
+                       'gender': gender, 'race': t['race'] if 'race' in t.columns else '', 'age': age, 'age_group': groups,
+                       'label': label})
+    extra = [c for c in t.columns if c not in df.columns and c not in (col, 'mask', 'gender', 'age', 'race')]
+    df = pd.concat([df, t[extra]], axis=1)[keep].reset_index(drop=True)
+    return df, _problem_frame(problems)
+
+# %% ../nbs/02_data.ipynb #d13f4290
+def load_source(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', verify_images: bool = True,
+                corrections=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`load_photo_table` for a folder with a `labels.csv` and no `train/`, else `load_train`."
+    root = Path(os.path.expanduser(os.fspath(root)))
+    if (root / PHOTO_TABLE).is_file() and not (root / 'train').is_dir():
+        if corrections is not None: raise MaskLabError(f'{root}: label corrections apply to competition folders, not to a photo table')
+        return load_photo_table(root, cutoffs, on_problem, verify_images)
+    return load_train(root, cutoffs, on_problem, verify_images, corrections)
+
+def load_sources(roots, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', verify_images: bool = True,
+                 corrections=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "One image table (with a `source` column) and one problems table from one folder or a list of them (`load_source` each)."
+    roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+    if not roots: raise MaskLabError('no data folder given')
+    if corrections is not None and len(roots) > 1: raise MaskLabError('label corrections need a single data folder')
+    tables, problems = [], []
+    for k, root in enumerate(roots):
+        df, pr = load_source(root, cutoffs, on_problem, verify_images, corrections)
+        if len(roots) > 1: df['person'] = f'{k}/' + df['person'].astype(str)
+        tables.append(df.assign(source=k)); problems.append(pr)
+    return pd.concat(tables, ignore_index=True), _problem_frame(pd.concat(problems, ignore_index=True))
+
 # %% ../nbs/02_data.ipynb #fe15a983
 CORRECTION_FIELDS = ('gender', 'age', 'exclude') + tuple(IMAGE_STEMS)
 _YES = ('', 'yes', 'true', '1')
@@ -326,21 +398,25 @@ def load_eval(root, on_problem: str = 'skip', verify_images: bool = True) -> tup
 
 # %% ../nbs/02_data.ipynb #ad819e44
 def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
-    "Copy of `df` with an int `fold` column in `0..n_splits-1`: whole people per fold, stratified by gender and age group."
+    "Copy of `df` with an int `fold` column in `0..n_splits-1`: whole people per fold, stratified by gender and age group; mask-only rows get -1."
     missing = [c for c in ('person', 'gender', 'age_group') if c not in df.columns]
     if missing: raise MaskLabError(f'add_person_folds needs the columns person, gender, age_group; missing {", ".join(missing)}')
     n_splits = int(n_splits)
     if n_splits < 2: raise MaskLabError(f'n_splits must be at least 2, got {n_splits}')
-    n_people = df['person'].nunique()
+    full = (df['age_group'].to_numpy() >= 0) & (df['gender'].to_numpy() >= 0)   # mask-only photos train in every fold
+    people = df['person'][full]
+    n_people = people.nunique()
     if n_people < n_splits:
         raise MaskLabError(f'cannot split {n_people} {"person" if n_people == 1 else "people"} into {n_splits} folds: '
-                           'each fold needs at least one person; use fewer folds')
-    y = df['gender'].to_numpy(dtype=np.int64) * 3 + df['age_group'].to_numpy(dtype=np.int64)
-    fold = np.full(len(df), -1, dtype=np.int64)
+                           'each fold needs at least one person with gender and age; use fewer folds')
+    sub = df[full]
+    y = sub['gender'].to_numpy(dtype=np.int64) * 3 + sub['age_group'].to_numpy(dtype=np.int64)
+    fold = np.full(len(sub), -1, dtype=np.int64)
     skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for k, (_, val) in enumerate(skf.split(np.zeros((len(df), 1)), y, groups=df['person'].to_numpy())): fold[val] = k
+    for k, (_, val) in enumerate(skf.split(np.zeros((len(sub), 1)), y, groups=people.to_numpy())): fold[val] = k
     empty = sorted(set(range(n_splits)) - set(fold.tolist()))
     if empty: raise MaskLabError(f'fold {empty[0]} of {n_splits} got no person; use fewer folds')
     out = df.copy()
-    out['fold'] = fold
+    out['fold'] = -1
+    out.loc[full, 'fold'] = fold
     return out
