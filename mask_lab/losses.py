@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import MaskLabError, N_AGE_GROUPS, N_CLASSES, N_GENDER, N_MASK, decode_class
+from .core import MaskLabError, N_AGE_GROUPS, N_CLASSES, N_GENDER, N_MASK, decode_class, is_mask_only
 
 # %% auto #0
 __all__ = ['N_HEAD_LOGITS', 'LOSSES', 'head_targets', 'ce_loss', 'focal_loss', 'f1_loss', 'parse_loss_spec', 'format_loss_spec',
@@ -22,10 +22,12 @@ _HEADS = {'mask': N_MASK, 'gender': N_GENDER, 'age': N_AGE_GROUPS}   # the order
 _ENDS = np.cumsum(list(_HEADS.values())).tolist()
 _SLICES = {h: slice(end - n, end) for (h, n), end in zip(_HEADS.items(), _ENDS)}   # mask 0:3, gender 3:5, age 5:8
 N_HEAD_LOGITS = _ENDS[-1]                                                          # 8
-_DECODE = torch.from_numpy(np.stack(decode_class(np.arange(N_CLASSES)), axis=1))  # (18, 3): mask, gender, age
+# (21, 3): mask, gender, age of the 18 classes, then of the 3 mask-only labels (gender and age -1: unknown)
+_DECODE = torch.cat([torch.from_numpy(np.stack(decode_class(np.arange(N_CLASSES)), axis=1)),
+                     torch.tensor([[m, -1, -1] for m in range(N_MASK)])])
 
 def head_targets(target: torch.Tensor) -> dict:
-    "Per-head targets `{'mask', 'gender', 'age'}` of 18-class targets: int `(B,)` -> int `(B,)`; soft `(B, 18)` -> soft `(B, n_head)`."
+    "Per-head targets `{'mask', 'gender', 'age'}` of 18-class targets: int `(B,)` -> int `(B,)` (-1 for a head a mask-only label leaves unknown); soft `(B, 18)` -> soft `(B, n_head)`."
     if target.is_floating_point():
         t = target.reshape(-1, *_HEADS.values())
         return {'mask': t.sum((2, 3)), 'gender': t.sum((1, 3)), 'age': t.sum((1, 2))}
@@ -171,10 +173,15 @@ class Loss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check(logits, target)
         if not target.is_floating_point(): target = target.long()
-        if self.layout == 'single': return self._sum(self.terms[None], logits, target, self._class_weights())
+        if self.layout == 'single':
+            if not target.is_floating_point() and bool((target >= N_CLASSES).any()):
+                raise MaskLabError("mask-only labels (photos without gender and age) need layout 'multi'")
+            return self._sum(self.terms[None], logits, target, self._class_weights())
         total, tt = 0, head_targets(target)
         for h, sl in _SLICES.items():
-            part = self._sum(self.terms[h], logits[:, sl], tt[h], self._class_weights(h))
+            known = tt[h] >= 0 if not target.is_floating_point() else slice(None)   # rows whose label gives this head
+            part = (self._sum(self.terms[h], logits[known, sl], tt[h][known], self._class_weights(h))
+                    if not isinstance(known, torch.Tensor) or bool(known.any()) else logits[:, sl].sum() * 0)
             self.parts[h] = part.detach()
             total = total + self.head_weights[h] * part
         return total
@@ -208,12 +215,16 @@ def _inverse_frequency(y, k, power):
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 def class_weights_from_labels(labels, layout: str = 'single', power: float = 1.0):
-    "Inverse-frequency class weights `(n / (k * count))**power`, mean 1, of 18-class `labels`: a tensor (18,), or a dict per head for 'multi'."
+    "Inverse-frequency class weights `(n / (k * count))**power`, mean 1, of `labels` (mask-only labels count for the mask head only): a tensor (18,), or a dict per head for 'multi'."
     if layout not in ('single', 'multi'): raise MaskLabError(f"layout must be 'single' or 'multi', got {layout!r}")
     if not float(power) >= 0: raise MaskLabError(f'power must be >= 0, got {power!r}')
     y = np.asarray(labels).ravel()
     if y.size == 0: raise MaskLabError('class_weights_from_labels needs at least one label')
     if not np.issubdtype(y.dtype, np.integer): raise MaskLabError(f'labels must be integer classes 0..17, got dtype {y.dtype}')
-    heads = decode_class(y)   # checks the range
-    if layout == 'single': return _inverse_frequency(y.astype(np.int64), N_CLASSES, power)
-    return {h: _inverse_frequency(c, k, power) for (h, k), c in zip(_HEADS.items(), heads)}
+    if ((y < 0) | (y >= N_CLASSES + N_MASK)).any(): raise MaskLabError(f'labels must be classes 0..{N_CLASSES - 1} or mask-only labels')
+    full = y[~is_mask_only(y)]
+    if layout == 'single': return _inverse_frequency(full.astype(np.int64), N_CLASSES, power)
+    if full.size == 0: raise MaskLabError('class weights for gender and age need at least one label with gender and age')
+    heads = dict(zip(_HEADS, decode_class(full)))
+    heads['mask'] = _DECODE[torch.from_numpy(y.astype(np.int64)), 0].numpy()   # every photo counts for the mask
+    return {h: _inverse_frequency(heads[h], k, power) for h, k in _HEADS.items()}
