@@ -203,7 +203,7 @@ def test_class_weights_from_known_labels():
 
 
 def test_class_weights_errors():
-    for bad, message in (([], 'at least one label'), ([3, 18], 'class codes must be in 0..17'), ([1.5], 'integer classes')):
+    for bad, message in (([], 'at least one label'), ([3, 21], 'classes 0..17 or mask-only labels'), ([-1], 'classes 0..17 or mask-only labels'), ([1.5], 'integer classes')):
         with pytest.raises(MaskLabError) as e: class_weights_from_labels(bad)
         assert message in str(e.value)
 
