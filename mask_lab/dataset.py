@@ -21,28 +21,35 @@ from torchvision.transforms.v2 import functional as TF
 from .core import MaskLabError
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_MODES', 'AUTO_RAM_SHARE', 'CACHE_BUILDS', 'ON_BAD_IMAGE', 'Preprocess',
-           'load_image', 'eval_transform', 'train_transform', 'image_cache_dir', 'decode_resized', 'cache_key',
-           'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage', 'FaceDataset',
-           'default_num_workers', 'collate_good', 'loader_error', 'FaceLoader', 'PersonSampler', 'make_loader']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'CACHE_MODES', 'AUTO_RAM_SHARE', 'CACHE_BUILDS', 'ON_BAD_IMAGE',
+           'Preprocess', 'load_image', 'read_photo', 'eval_transform', 'ChannelGain', 'train_transform',
+           'image_cache_dir', 'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory',
+           'choose_cache', 'BadImage', 'face_box_array', 'FaceDataset', 'default_num_workers', 'collate_good',
+           'loader_error', 'FaceLoader', 'PersonSampler', 'make_loader']
 
 # %% ../nbs/04_dataset.ipynb #697fdec9
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CROPS = ('none', 'face')
 
 @dataclass
 class Preprocess:
-    "How a photo becomes a model input: `size` is (height, width); `mean`/`std` normalise RGB in 0..1."
+    "How a photo becomes a model input: `crop` ('none' or 'face', a square around the main face grown by `margin`), `size` (height, width), `mean`/`std` of RGB in 0..1."
     size: tuple[int, int] = (128, 96)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    crop: str = 'none'
+    margin: float = 0.25
 
     def __post_init__(self):
         self.size, self.mean, self.std = tuple(int(s) for s in self.size), tuple(self.mean), tuple(self.std)
         if len(self.size) != 2 or min(self.size) < 8: raise MaskLabError(f'size must be (height, width), each >= 8, got {self.size}')
+        if self.crop not in CROPS: raise MaskLabError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        self.margin = float(self.margin)
+        if not 0 <= self.margin <= 2: raise MaskLabError(f'margin must be in 0..2 (a share of the face size on each side), got {self.margin}')
 
-    def to_dict(self) -> dict: return {k: list(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
     @classmethod
-    def from_dict(cls, d: dict) -> Preprocess: return cls(**d)
+    def from_dict(cls, d: dict) -> Preprocess: return cls(**d)   # a run saved before crops existed reads as crop='none'
 
 # %% ../nbs/04_dataset.ipynb #9dfa36c9
 def load_image(path, size: tuple[int, int] | None = None) -> Image.Image:
@@ -57,18 +64,46 @@ def load_image(path, size: tuple[int, int] | None = None) -> Image.Image:
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise MaskLabError(f'{path}: cannot read image ({e})') from None
 
+# %% ../nbs/04_dataset.ipynb #77a64149
+def read_photo(path, size: tuple[int, int] | None = None, box=None, margin: float | None = None) -> Image.Image:
+    "The photo at `path` upright in RGB; with a `margin`, cut to the square around the face `box` (None or NaN: the centred square)."
+    if margin is None: return load_image(path, size)
+    from mask_lab.faces import crop_face
+    box = None if box is None or np.isnan(np.asarray(box, dtype=np.float64)).any() else np.asarray(box, dtype=np.float64)
+    return crop_face(load_image(path), box, margin)
+
 # %% ../nbs/04_dataset.ipynb #4c2ecf6e
+AUGMENTS = ('light', 'strong')
+
 def eval_transform(pre: Preprocess) -> v2.Compose:
     "Deterministic preprocessing for validation and inference."
     return v2.Compose([v2.ToImage(), v2.Resize(pre.size, antialias=True),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)])
 
-def train_transform(pre: Preprocess) -> v2.Compose:
-    "Preprocessing plus light augmentation for training."
+class ChannelGain(v2.Transform):
+    "Multiply each colour channel of a float image by its own random gain in `1 ± strength`: a change of white balance."
+    def __init__(self, strength: float = 0.1):
+        super().__init__(); self.strength = strength
+    def make_params(self, flat_inputs): return {'gain': 1 + self.strength * (2 * torch.rand(3, 1, 1) - 1)}
+    def transform(self, inpt, params):
+        return (inpt * params['gain']).clamp(0, 1) if isinstance(inpt, torch.Tensor) and inpt.is_floating_point() else inpt
+
+def train_transform(pre: Preprocess, augment: str = 'light') -> v2.Compose:
+    "Preprocessing plus augmentation for training: 'light' (flip, small shift and scale, brightness and contrast) or 'strong' (`AUGMENTS`)."
+    if augment not in AUGMENTS: raise MaskLabError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+    if augment == 'light':
+        return v2.Compose([v2.ToImage(), v2.Resize(pre.size, antialias=True), v2.RandomHorizontalFlip(),
+                           v2.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05)),
+                           v2.ColorJitter(brightness=0.2, contrast=0.2),
+                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)])
     return v2.Compose([v2.ToImage(), v2.Resize(pre.size, antialias=True), v2.RandomHorizontalFlip(),
-                       v2.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05)),
-                       v2.ColorJitter(brightness=0.2, contrast=0.2),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)])
+                       v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.85, 1.15)),   # the crop's scale and position
+                       v2.RandomApply([v2.JPEG((30, 90))], p=0.3),
+                       v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.5))], p=0.2),
+                       v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2, hue=0.02),
+                       v2.RandomGrayscale(0.1),
+                       v2.ToDtype(torch.float32, scale=True), ChannelGain(0.1), v2.Normalize(pre.mean, pre.std),
+                       v2.RandomErasing(p=0.25, scale=(0.02, 0.1))])
 
 # %% ../nbs/04_dataset.ipynb #2aa84152
 CACHE_MODES = ('none', 'ram', 'disk', 'auto')
@@ -80,44 +115,45 @@ def image_cache_dir(folder: str | os.PathLike | None = None) -> Path:
     "Folder of disk caches: `folder`, else `$MASK_LAB_CACHE`, else `~/.cache/mask_lab/images`."
     return Path(folder or os.environ.get('MASK_LAB_CACHE') or Path.home() / '.cache' / 'mask_lab' / 'images').expanduser()
 
-def decode_resized(path, size: tuple[int, int]) -> torch.Tensor:
-    "`path` decoded and resized to `size` (height, width) as a uint8 CHW tensor, exactly as the transforms' `Resize` would."
-    return TF.resize(TF.pil_to_tensor(load_image(path, size)), list(size), antialias=True)
+def decode_resized(path, size: tuple[int, int], box=None, margin: float | None = None) -> torch.Tensor:
+    "`read_photo(path, size, box, margin)` resized to `size` (height, width) as a uint8 CHW tensor, exactly as the transforms' `Resize` would."
+    return TF.resize(TF.pil_to_tensor(read_photo(path, size, box, margin)), list(size), antialias=True)
 
-def _decode_into(out, paths, size, desc: str, threads: int | None = None):
-    "Fill `out[i]` (uint8 (N, 3, H, W) tensor or array) with image `i`, decoding in threads with a progress bar."
+def _decode_into(out, paths, size, desc: str, boxes=None, margin=None, threads: int | None = None):
+    "Fill `out[i]` (uint8 (N, 3, H, W) tensor or array) with image `i` (cut to `boxes[i]` with a `margin`), decoding in threads with a progress bar."
     from tqdm.auto import tqdm
     as_numpy = not isinstance(out, torch.Tensor)
     def one(i):
-        img = decode_resized(paths[i], size)
+        img = decode_resized(paths[i], size, None if boxes is None else boxes[i], margin)
         out[i] = img.numpy() if as_numpy else img
     ex = ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1))
     try:
         for _ in tqdm(ex.map(one, range(len(paths))), total=len(paths), desc=desc, disable=None, leave=False): pass
     finally: ex.shutdown(cancel_futures=True)   # on an error, stop decoding the rest
 
-def cache_key(paths, size: tuple[int, int]) -> str:
-    "Hash of the sources (absolute path, byte size, modification time) and the cache `size`: any change gives a new key."
+def cache_key(paths, size: tuple[int, int], boxes=None, margin: float | None = None) -> str:
+    "Hash of the sources (absolute path, byte size, modification time), the cache `size` and any face crop: any change gives a new key."
     h = hashlib.sha256(f'mask_lab image cache v{_CACHE_VERSION} {tuple(size)}'.encode())
+    if margin is not None: h.update(f' crop {float(margin)!r} '.encode() + np.ascontiguousarray(boxes, dtype=np.float64).tobytes())
     for p in paths:
         try: st = os.stat(p)
         except OSError as e: raise MaskLabError(f'{p}: cannot read image ({e.strerror})') from None
         h.update(f'\n{os.path.abspath(p)}\t{st.st_size}\t{st.st_mtime_ns}'.encode())
     return h.hexdigest()[:32]
 
-def ram_cache(paths, size: tuple[int, int]) -> torch.Tensor:
-    "All of `paths` decoded at `size` into one uint8 (N, 3, H, W) tensor."
+def ram_cache(paths, size: tuple[int, int], boxes=None, margin: float | None = None) -> torch.Tensor:
+    "All of `paths` decoded at `size` (cut to their face `boxes` with a `margin`) into one uint8 (N, 3, H, W) tensor."
     out = torch.empty((len(paths), 3, *size), dtype=torch.uint8)
-    _decode_into(out, paths, size, f'caching {len(paths)} images in memory')
+    _decode_into(out, paths, size, f'caching {len(paths)} images in memory', boxes, margin)
     CACHE_BUILDS['ram'] += 1
     return out
 
-def disk_cache(paths, size: tuple[int, int], folder: str | os.PathLike | None = None) -> Path:
+def disk_cache(paths, size: tuple[int, int], folder: str | os.PathLike | None = None, boxes=None, margin: float | None = None) -> Path:
     "The uint8 (N, 3, H, W) file of `paths` decoded at `size` in `image_cache_dir(folder)`: reused if present, else built atomically."
     paths, size = [str(p) for p in paths], tuple(int(s) for s in size)
     folder = image_cache_dir(folder)
     nbytes = len(paths) * 3 * size[0] * size[1]
-    out = folder / f'{cache_key(paths, size)}-{len(paths)}x3x{size[0]}x{size[1]}.u8'
+    out = folder / f'{cache_key(paths, size, boxes, margin)}-{len(paths)}x3x{size[0]}x{size[1]}.u8'
     if out.is_file() and out.stat().st_size == nbytes: return out
     tmp = None
     try:
@@ -128,7 +164,7 @@ def disk_cache(paths, size: tuple[int, int], folder: str | os.PathLike | None = 
         else: os.ftruncate(fd, nbytes)
         os.close(fd)
         arr = np.memmap(tmp, np.uint8, 'r+', shape=(len(paths), 3, *size))
-        _decode_into(arr, paths, size, f'caching {len(paths)} images in {folder}')
+        _decode_into(arr, paths, size, f'caching {len(paths)} images in {folder}', boxes, margin)
         arr.flush(); del arr
         os.replace(tmp, out)   # atomic: the final name only ever holds a complete cache
     except OSError as e:
@@ -165,11 +201,21 @@ class BadImage(NamedTuple):
     path: str
     message: str
 
+def face_box_array(df: pd.DataFrame) -> np.ndarray:
+    "The (N, 4) float array of the face boxes in `df` (NaN where no face was found), or a clear error when it has none."
+    from mask_lab.faces import FACE_BOX   # faces reads photos with this module's `load_image`
+    missing = [c for c in FACE_BOX if c not in df.columns]
+    if missing: raise MaskLabError(f"crop='face' needs the photos' face boxes (columns {', '.join(FACE_BOX)}); "
+                                   'add them with mask_lab.faces.face_boxes(df), or use crop none')
+    return df[FACE_BOX].to_numpy(np.float64)
+
 class FaceDataset(Dataset):
-    "Images and 18-class labels from an image table with `path` (and optionally `label`) columns; `cache` in `CACHE_MODES`."
+    "Images and labels from an image table with `path` (and optionally `label` and face boxes) columns; `cache` in `CACHE_MODES`."
     def __init__(self, df: pd.DataFrame, transform, size: tuple[int, int] | None = None, cache: str = 'none',
-                 cache_dir: str | os.PathLike | None = None, mark_bad: bool = False):
+                 cache_dir: str | os.PathLike | None = None, mark_bad: bool = False, margin: float | None = None):
+        # margin: cut each photo to the square around its face box (`face_box_array`), grown by `margin`; None: no crop
         self.paths, self.mark_bad = df['path'].tolist(), mark_bad
+        self.margin, self.boxes = margin, None if margin is None else face_box_array(df)
         self.labels = df['label'].to_numpy(np.int64) if 'label' in df else np.full(len(df), -1, np.int64)
         self.transform, self.size = transform, None if size is None else tuple(int(s) for s in size)
         if cache not in CACHE_MODES: raise MaskLabError(f"cache must be one of {', '.join(CACHE_MODES)}; got {cache!r}")
@@ -177,14 +223,14 @@ class FaceDataset(Dataset):
         if cache == 'auto': cache = choose_cache(len(self.paths), self.size)
         if not self.paths: cache = 'none'
         self.cache, self.images, self.cache_path = cache, None, None
-        if cache == 'ram': self.images = ram_cache(self.paths, self.size)
-        elif cache == 'disk': self.cache_path = disk_cache(self.paths, self.size, cache_dir)
+        if cache == 'ram': self.images = ram_cache(self.paths, self.size, self.boxes, margin)
+        elif cache == 'disk': self.cache_path = disk_cache(self.paths, self.size, cache_dir, self.boxes, margin)
 
     def __len__(self): return len(self.paths)
 
     def image(self, i):
         "Item `i` before the transform: a PIL image (no cache) or a uint8 CHW tensor (cached)."
-        if self.cache == 'none': return load_image(self.paths[i], self.size)
+        if self.cache == 'none': return read_photo(self.paths[i], self.size, None if self.boxes is None else self.boxes[i], self.margin)
         if self.images is None:   # disk cache: mapped on first use, in each loader worker too
             self.images = np.memmap(self.cache_path, np.uint8, 'r', shape=(len(self.paths), 3, *self.size))
         img = self.images[i]
@@ -281,9 +327,10 @@ class PersonSampler(torch.utils.data.Sampler):
 def make_loader(df: pd.DataFrame, pre: Preprocess, train: bool = False, batch_size: int = 64,
                 num_workers: int | None = None, seed: int = 0, cache: str = 'none',
                 cache_dir: str | os.PathLike | None = None, on_bad_image: str = 'stop', report=None,
-                images_per_person: int | None = None) -> FaceLoader:
-    "A `FaceLoader` over `df`: shuffled and augmented when `train` (`images_per_person` random photos of each person per epoch, or all), in row order otherwise."
-    ds = FaceDataset(df, train_transform(pre) if train else eval_transform(pre), pre.size, cache=cache, cache_dir=cache_dir)
+                images_per_person: int | None = None, augment: str = 'light') -> FaceLoader:
+    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`) when `train` (`images_per_person` random photos of each person per epoch, or all), in row order otherwise."
+    ds = FaceDataset(df, train_transform(pre, augment) if train else eval_transform(pre), pre.size, cache=cache, cache_dir=cache_dir,
+                     margin=pre.margin if pre.crop == 'face' else None)
     nw = default_num_workers() if num_workers is None else num_workers
     generator = torch.Generator().manual_seed(seed)
     sampler = PersonSampler(df.person, images_per_person, generator) if train and images_per_person else None
