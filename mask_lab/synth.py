@@ -15,9 +15,10 @@ from .data import PROBLEM_COLUMNS, _verify_all, summarize_problems
 
 # %% auto #0
 __all__ = ['LANDMARK_NAMES', 'DETECTOR_INSTALL', 'CANONICAL_LANDMARKS', 'FACE_OUTLINE', 'NECK_HALF_WIDTH', 'BEND_WIDTH',
-           'MASK_STYLES', 'PLACEMENTS', 'INCORRECT_WEIGHTS', 'PATTERNS', 'PALETTES', 'face_detector',
-           'detect_landmarks', 'face_half_width', 'jaw', 'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet',
-           'dataset_sheet', 'read_face_labels', 'synth_dataset']
+           'MASK_STYLES', 'PLACEMENTS_V1', 'INCORRECT_WEIGHTS_V1', 'PATTERNS', 'PALETTES', 'RENDERERS', 'PLACEMENTS',
+           'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'face_detector', 'detect_landmarks', 'face_half_width', 'jaw',
+           'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet', 'dataset_sheet', 'read_face_labels',
+           'synth_dataset']
 
 # %% ../nbs/01a_synth.ipynb #bb9ab412
 LANDMARK_NAMES = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')
@@ -93,8 +94,8 @@ class FaceFrame:
 
 # %% ../nbs/01a_synth.ipynb #ae2e5292
 MASK_STYLES = ('surgical', 'kf94', 'n95', 'cloth', 'patterned')
-PLACEMENTS = ('worn', 'nose_exposed', 'on_chin', 'under_chin')
-INCORRECT_WEIGHTS = {'nose_exposed': 0.5, 'on_chin': 0.3, 'under_chin': 0.2}  # how often synth_person picks each
+PLACEMENTS_V1 = ('worn', 'nose_exposed', 'on_chin', 'under_chin')
+INCORRECT_WEIGHTS_V1 = {'nose_exposed': 0.5, 'on_chin': 0.3, 'under_chin': 0.2}  # how often v1's synth_person picks each
 PATTERNS = ('stripes', 'plaid', 'dots', 'blobs')
 PALETTES = {
     'surgical': [(150, 190, 225), (120, 170, 215), (235, 238, 240), (40, 42, 48), (235, 180, 195), (160, 215, 190)],
@@ -154,13 +155,8 @@ def _ear_loops(img, frame, style, shape, lowering, colour):
             d.line([tuple(q) for q in frame.to_image(curve)], fill=colour, width=width)
 
 # %% ../nbs/01a_synth.ipynb #1c40ad90
-def render_mask(img: Image.Image, landmarks, style: str = 'surgical', placement: str = 'worn', rng=None) -> Image.Image:
-    "A copy of `img` with a mask of `style` (`MASK_STYLES`) painted on the face at `landmarks`, placed as `placement` (`PLACEMENTS`)."
-    if style not in MASK_STYLES: raise MaskLabError(f'unknown mask style {style!r}; choose one of {", ".join(MASK_STYLES)}')
-    if placement not in PLACEMENTS: raise MaskLabError(f'unknown placement {placement!r}; choose one of {", ".join(PLACEMENTS)}')
-    rng = np.random.default_rng(rng)
-    img = img.convert('RGB')
-    frame = FaceFrame(landmarks)
+def _render_v1(img, frame, style, placement, rng):
+    "The v1 renderer (see `render_mask`), unchanged: flat colours, sharp edges."
     shape = dict(top=rng.uniform(0.45, 0.65), drop=rng.uniform(0.1, 0.35), width=rng.uniform(0.95, 1.08))
     lowering = (0.0, 0.0)
     if placement != 'worn':
@@ -226,15 +222,276 @@ def render_mask(img: Image.Image, landmarks, style: str = 'surgical', placement:
     arr[y0:y1, x0:x1] = face * (1 - alpha[..., None]) + mask_rgb * alpha[..., None]
     return Image.fromarray(arr.round().astype(np.uint8))
 
+# %% ../nbs/01a_synth.ipynb #4cd477fe
+RENDERERS = ('v1', 'v2')
+PLACEMENTS = PLACEMENTS_V1 + ('one_ear', 'over_eyes')
+# measured by eye on 89 real incorrect crops: 47% below the nose, 39% on the chin (7% of it down on the neck),
+# 4.5% hanging from one ear, 9% pulled up over the eyes or elsewhere
+INCORRECT_WEIGHTS = {'nose_exposed': 0.47, 'on_chin': 0.32, 'under_chin': 0.07, 'one_ear': 0.06, 'over_eyes': 0.08}
+# (colour, weight) per style, weighted like the real photos: light blue and white surgical, white and black KF94, black cloth
+PALETTES_V2 = {
+    'surgical': [((150, 192, 226), 0.34), ((128, 182, 222), 0.12), ((125, 196, 206), 0.12), ((236, 238, 240), 0.22),
+                 ((42, 44, 50), 0.1), ((232, 186, 200), 0.04), ((166, 214, 192), 0.06)],
+    'kf94': [((240, 240, 238), 0.5), ((36, 36, 40), 0.3), ((150, 150, 156), 0.1), ((214, 200, 182), 0.05), ((170, 192, 216), 0.05)],
+    'n95': [((242, 241, 236), 0.55), ((228, 222, 206), 0.3), ((200, 202, 206), 0.1), ((72, 76, 86), 0.05)],
+    'cloth': [((32, 32, 36), 0.35), ((30, 44, 84), 0.12), ((112, 112, 120), 0.12), ((228, 226, 222), 0.12), ((200, 186, 164), 0.08),
+              ((74, 100, 140), 0.07), ((120, 36, 46), 0.05), ((84, 96, 64), 0.05), ((226, 170, 180), 0.04)],
+}
+PRINTS = ('stripes', 'plaid', 'dots', 'camo', 'floral')
+
+def _pick(rng, weighted):
+    "One colour from `(colour, weight)` pairs, varied a little."
+    p = np.array([w for _, w in weighted]); c = np.array(weighted[rng.choice(len(weighted), p=p / p.sum())][0], float)
+    return np.clip(c + rng.normal(0, 6, 3), 0, 255)
+
+# %% ../nbs/01a_synth.ipynb #f2361fab
+def _photo_look(img: Image.Image, box) -> dict:
+    "How the photo looks around `box` (x0, y0, x1, y1): blur `sigma` (px), grain `noise` (grey levels), white balance `gains`, `exposure`."
+    region = img.crop(box)
+    L = np.asarray(region.convert('L'), dtype=float)
+    grad = np.abs(np.diff(L, axis=1)).mean() + np.abs(np.diff(L, axis=0)).mean()
+    high = L - np.asarray(region.convert('L').filter(ImageFilter.BoxBlur(1)), dtype=float)
+    # for a Gaussian-blurred photo mean|L - box3(L)| / mean|gradient| is about 0.18 / sigma (measured on blurred photos)
+    sigma = float(np.clip(0.18 * grad / max(np.abs(high).mean(), 1e-3), 0.4, 4.0)) if grad > 1 else 1.0
+    noise = float(np.clip(1.4826 * np.median(np.abs(high)) * 1.15, 0.3, 12))
+    mean = np.asarray(img.resize((32, 32)), dtype=float).reshape(-1, 3).mean(0) + 1
+    gains = np.clip(mean / mean.mean(), 0.8, 1.25) ** 0.4  # grey world, damped: skin fills much of a face photo
+    exposure = float(np.clip(np.percentile(L, 98) / 235, 0.35, 1.05))  # the photo's white level
+    return dict(sigma=sigma, noise=noise, gains=gains, exposure=exposure)
+
+# %% ../nbs/01a_synth.ipynb #589271e4
+def _edges_v2(style, p, top, drop):
+    "Top and bottom edges (face units) of a worn v2 mask at mask positions `p`; cups and boats are rounder than v1's."
+    a = np.abs(p)
+    if style == 'n95':
+        h = np.clip(1 - (a / 1.85) ** 2.6, 0, None) ** (1 / 2.6)
+        return top + 0.1 + 0.9 * (1 - h) * 0.75, 3.0 + drop - 1.05 * (1 - h)
+    if style == 'kf94': return top - 0.12 + 0.42 * np.minimum(a / 1.6, 1) ** 0.8, np.maximum(3.3 + drop - 0.6 * (a / 1.7) ** 1.6, 2.1)
+    if style == 'surgical': return top + 0.14 * (a / 2) ** 1.5, np.maximum(jaw(p) + drop, 2.3)
+    return top + 0.05 + 0.12 * (a / 2) ** 2, np.maximum(jaw(p) + drop + 0.05, 2.3)
+
+def _mask_coords(frame, placement, style, u, v, rng):
+    "Mask-plane positions `(p, q)` of face-unit points `(u, v)`, and the jittered fit (with `to_face`, the inverse map)."
+    fit = dict(top=rng.uniform(0.4, 0.62), drop=rng.uniform(0.1, 0.4), width=rng.uniform(0.97, 1.12),
+               side=rng.uniform(1.88, 2.05), puff=rng.uniform(0.05, 0.22))
+    if placement == 'one_ear':
+        s = int(rng.choice([-1, 1]))
+        ear = np.array([s * rng.uniform(2.0, 2.2), rng.uniform(0.8, 1.2)])
+        a, fold = rng.uniform(-0.05, 0.3), rng.uniform(0.4, 0.65)  # the free end swings out (or in); seen edge-on
+        ca, sa, end = np.cos(a), np.sin(a), fit['side'] - 0.1
+        def to_face(p, q):
+            along, across = end - s * p, (q - 1.8) * fold
+            return np.stack([ear[0] + s * (along * sa + across * ca), ear[1] + along * ca - across * sa], -1)
+        du, dv = u - ear[0], v - ear[1]
+        along, across = dv * ca + s * du * sa, s * du * ca - dv * sa
+        return s * (end - along), 1.8 + across / fold, dict(fit, hang=s, ear=ear, to_face=to_face)
+    th, du, dv = rng.normal(0, 0.05), rng.normal(0, 0.06), rng.normal(0, 0.06)
+    k, T, top0 = 1.0, 0.0, 0.0
+    if placement != 'worn':
+        top0, bot0 = (e[0] for e in _edges_v2(style, np.zeros(1), fit['top'], fit['drop']))
+        if placement == 'over_eyes': T, B = rng.uniform(-1.05, -0.65), frame.landmark_v['nose'] + rng.uniform(-0.15, 0.15)
+        else:
+            landmark, below, bottom_drop = _LOWERING[placement]
+            T = frame.landmark_v[landmark] + rng.uniform(*below) - (0.08 if placement == 'nose_exposed' else 0)
+            B = max(bot0 + rng.uniform(*bottom_drop), T + 1.0)
+        k = (bot0 - top0) / (B - T)  # moved and squeezed: a lowered mask bunches up
+    c, sn, w = np.cos(th), np.sin(th), fit['width']
+    def to_face(p, q):
+        y = T + (q - top0) / k - 2.0
+        return np.stack([c * p * w - sn * y + du, sn * p * w + c * y + 2.0 + dv], -1)
+    x, y = u - du, v - 2.0 - dv
+    return (c * x + sn * y) / w, top0 + (-sn * x + c * y + 2.0 - T) * k, dict(fit, to_face=to_face)
+
+# %% ../nbs/01a_synth.ipynb #a938fb9b
+def _print_v2(kind, p, q, rng, base):
+    "RGB of a printed fabric at mask positions `(p, q)`, in muted colours like real prints."
+    other = _pick(rng, PALETTES_V2['cloth'] + [((236, 236, 232), 0.3), ((190, 60, 70), 0.08), ((230, 190, 80), 0.08), ((120, 170, 200), 0.1)])
+    if np.abs(other - base).sum() < 120: other = 255 - base * 0.8
+    if kind == 'stripes':
+        a = rng.choice([0, np.pi / 2, rng.uniform(0, np.pi)])
+        on = np.sin((p * np.cos(a) + q * np.sin(a)) * rng.uniform(5, 12)) > rng.uniform(-0.3, 0.3)
+    elif kind == 'plaid':
+        k = rng.uniform(4, 8)
+        on = 0.5 * (np.sin(p * k) > 0.3) + 0.5 * (np.sin(q * k) > 0.3)
+    elif kind == 'dots':
+        k = rng.uniform(3, 7)
+        on = np.sin(p * k * np.pi) * np.sin(q * k * np.pi) > 0.55
+    else:  # camouflage blobs or small flowers: smooth noise thresholded, coarse or fine
+        h, w = p.shape
+        cell = 8 if kind == 'camo' else 4
+        noise = rng.uniform(0, 255, (max(2, h // cell), max(2, w // cell))).astype(np.uint8)
+        field = np.asarray(Image.fromarray(noise).resize((w, h), Image.BICUBIC), dtype=float)
+        on = field > (150 if kind == 'camo' else 185)
+    on = np.asarray(on, dtype=float)[..., None]
+    return base * (1 - on) + other * on
+
+def _surface_v2(style, p, q, top, bottom, side, fit, rng, px, base):
+    "RGB and relief shading (1 = flat) of a v2 mask: pleats, seams, folds, cup and weave, before the light."
+    t = np.clip((q - top) / np.maximum(bottom - top, 1e-3), 0, 1)  # 0 at the top edge, 1 at the bottom
+    line = lambda d, w=1.0: np.exp(-(d / max(w * px, 0.02)) ** 2)  # a line about `w` pixels wide
+    rgb = np.broadcast_to(base, p.shape + (3,)).copy()
+    shade = np.ones(p.shape)
+    sx = np.abs(p) / side
+    if style == 'surgical':
+        n = int(rng.choice([3, 3, 4]))
+        for k in range(n):  # each pleat: a lit fold above a dark crease; pleats bunch together at the sides
+            tp = 0.5 + (0.25 + 0.5 * k / (n - 1) - 0.5) * (1 - 0.3 * sx ** 2) + rng.normal(0, 0.01)
+            d = (t - tp) * (bottom - top)
+            shade += 0.09 * np.exp(-((d + 0.07) / 0.09) ** 2) - 0.2 * line(d, 1.2) - 0.06 * np.clip(-d / 0.2, 0, 1) * (d > -0.2)
+        shade += 0.06 * line((q - top) - 0.12, 2.5) * (np.abs(p) < 0.9)  # the nose wire
+        shade -= 0.08 * (side - np.abs(p) < 0.16) + 0.12 * line(side - 0.16 - np.abs(p))  # side bindings and their seam
+    elif style == 'kf94':
+        shade += 0.07 * np.sign(p) * rng.choice([-1, 1]) - 0.16 * line(p, 1.3) + 0.05 * line(p - 2 * px, 1.5)
+        shade -= 0.1 * line((t - 0.45) * (bottom - top), 1.2) - 0.05 * (t > 0.45)
+        shade -= 0.08 * line(np.minimum(q - top, bottom - q) - 0.07, 1.0)  # the welded edge
+    elif style == 'n95':
+        r2 = (p / 1.85) ** 2 + ((t - 0.5) * 2) ** 2
+        shade *= 0.8 + 0.22 * np.sqrt(np.clip(1 - r2, 0, 1))
+        shade -= 0.12 * line(np.minimum(q - top, bottom - q) - 0.09, 1.5)  # the rim
+        clip = (np.abs(p) < 0.55) & (q - top < 0.16)  # the metal nose clip
+        shade += 0.12 * clip
+        if rng.random() < 0.3:  # an exhalation valve, smaller than v1's
+            dist = np.hypot(p - rng.choice([-0.75, 0.75]), q - top - 1.4)
+            r = rng.uniform(0.18, 0.24)
+            rgb = np.where((dist < r)[..., None], _pick(rng, PALETTES_V2['kf94']), rgb)
+            shade -= 0.2 * line(dist - r, 1.2) - 0.08 * (dist < r)
+    else:
+        if style == 'patterned': rgb = _print_v2(PRINTS[rng.integers(len(PRINTS))], p * rng.uniform(0.8, 1.3), q, rng, base)
+        if rng.random() < 0.7: shade -= 0.14 * line(p, 1.3)  # the centre seam
+        hem = np.minimum(q - top, bottom - q) - 0.1
+        shade -= 0.1 * line(hem, 1.0) * (0.6 + 0.4 * (np.sin(p / max(px, 0.02) * 1.2) > 0))  # stitched hems
+    # loose fit: a few soft folds across the fabric
+    for _ in range(3):
+        a, f, ph = rng.uniform(-0.6, 0.6) + np.pi / 2 * rng.choice([0, 1]), rng.uniform(1.5, 4), rng.uniform(0, 2 * np.pi)
+        shade += rng.uniform(0.01, 0.04) * np.sin(f * (p * np.cos(a) + q * np.sin(a)) + ph)
+    return rgb, shade, t
+
+def _light_v2(u, v, t, q, p, rng):
+    "Lambert light on the mask's surface: a cylinder round the head, bulging over the nose and under the chin."
+    nx = np.clip(u / 2.3, -0.95, 0.95)
+    ny = np.clip((t - 0.45) * 0.9 + 0.45 * np.clip((q - jaw(p)) / 0.4, 0, 1), -0.9, 0.9)  # the part under the chin faces down
+    nz = np.sqrt(np.clip(1 - nx ** 2 - ny ** 2, 0.05, 1))
+    light = np.array([rng.uniform(-0.6, 0.6), rng.uniform(-0.8, 0.05), 1.0])
+    light /= np.linalg.norm(light)
+    ambient = rng.uniform(0.3, 0.55)
+    return ambient + (1 - ambient) * np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1) / light[2]
+
+# %% ../nbs/01a_synth.ipynb #586c7ba7
+def _strap_layer(box, frame, curves, width):
+    "Soft (anti-aliased) coverage of the pixels in `box` (x0, y0, x1, y1) under strap `curves` (face units), `width` pixels wide: drawn at 2x, then scaled down."
+    size = (box[2] - box[0], box[3] - box[1])
+    layer = Image.new('L', (size[0] * 2, size[1] * 2), 0)
+    d = ImageDraw.Draw(layer)
+    for c in curves: d.line([tuple(q) for q in (frame.to_image(c) - box[:2]) * 2], fill=255, width=max(2, round(2 * width)), joint='curve')
+    return layer.resize(size, Image.BILINEAR)
+
+def _bezier(a, b, c, n=14):
+    s = np.linspace(0, 1, n)[:, None]
+    return (1 - s) ** 2 * a + 2 * (1 - s) * s * b + s ** 2 * c
+
+def _strap_curves(style, placement, fit, corners):
+    "Ear loops (or N95 head straps) from the mask's corners, in face units; one loop dangles free when hanging from one ear."
+    curves = []
+    if placement == 'one_ear':
+        s, ear = fit['hang'], fit['ear']
+        for c in corners[s]: curves.append(_bezier(c, (c + ear) / 2 + [s * 0.15, 0], ear))
+        for c in corners[-s]:  # the free loop hangs below the free end
+            curves.append(_bezier(c, c + [-s * 0.4, 0.9], c + [0, 1.4]))
+        return curves
+    for side in (-1, 1):
+        ear = np.array([side * 2.15, 0.9 if placement != 'over_eyes' else -0.2])
+        for c in corners[side]:
+            if style == 'n95':  # head straps run back round the head
+                curves.append(_bezier(c, c + [side * 0.4, -0.1], c + [side * 0.9, -0.35]))
+            else: curves.append(_bezier(c, np.array([side * 2.35, (c[1] + ear[1]) / 2]), ear))
+    return curves
+
+# %% ../nbs/01a_synth.ipynb #d5166ed0
+# the part of the face (face units, u0 u1 v0 v1) a v2 mask of each placement can reach
+_REACH = {'over_eyes': (-2.8, 2.8, -1.8, 3.2), 'one_ear': (-3.8, 3.8, -0.2, 6.0)}
+
+def _render_v2(img, frame, style, placement, rng):
+    "The v2 renderer (see `render_mask`)."
+    u0, u1, v0, v1 = _REACH.get(placement, (-2.7, 2.7, 0.0, 5.0))
+    corners = frame.to_image(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]))
+    x0, y0 = np.clip(np.floor(corners.min(0)).astype(int), 0, img.size)
+    x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 1, 0, img.size)
+    if x1 - x0 < 2 or y1 - y0 < 2: return img.copy()
+    px = 1 / frame.scale  # one pixel in face units
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    uv = frame.to_face(np.stack([xs + 0.5, ys + 0.5], -1))
+    u, v = uv[..., 0].astype(np.float32), uv[..., 1].astype(np.float32)  # float32 halves the time of what follows
+    p, q, fit = _mask_coords(frame, placement, style, u, v, rng)
+    top, bottom = _edges_v2(style, p, fit['top'], fit['drop'])
+    side, feather = fit['side'], 0.9 * px
+    alpha = _soft(q - top, feather) * _soft(bottom - q, feather) * _soft(side - np.abs(p), feather)
+    if placement != 'one_ear':  # the mask stays on the face (a little proud of the cheeks) and the neck
+        half = np.where(v < 2.0, face_half_width(v), np.maximum(face_half_width(v), 1.45)) + fit['puff']
+        alpha *= _soft(half - np.abs(u), feather)
+    base = _pick(rng, PALETTES_V2['cloth' if style == 'patterned' else style])
+    rgb, relief, t = _surface_v2(style, p, q, top, bottom, side, fit, rng, px, base)
+    # a mask hanging from one ear is seen edge-on: its surface faces sideways, towards that ear
+    light = _light_v2(u if placement != 'one_ear' else 0.9 * fit['hang'] + 0.3 * (q - 1.8), v, t, q, p, rng)
+    look = _photo_look(img, (x0, y0, x1, y1))
+    # the photo's own light on the face under the mask, relative to its median there
+    small = img.convert('L').crop((x0, y0, x1, y1)).reduce(4) if min(x1 - x0, y1 - y0) >= 32 else img.convert('L').crop((x0, y0, x1, y1))
+    sky = np.asarray(small.filter(ImageFilter.GaussianBlur(float(0.9 * frame.scale * small.width / (x1 - x0))))
+                     .resize((x1 - x0, y1 - y0), Image.BILINEAR), dtype=np.float32)
+    ref = np.median(sky[alpha > 0.5]) if (alpha > 0.5).any() else sky.mean()
+    local = np.clip((sky / max(ref, 1.0)) ** rng.uniform(0.3, 0.6), 0.6, 1.3)
+    tone = look['gains'] ** rng.uniform(0.4, 0.8) * look['exposure'] ** rng.uniform(0.6, 0.9)
+    lit = np.clip(light * local, 0.2, 1.3)
+    mask_rgb = rgb * (relief * lit)[..., None] * tone
+    # straps behind the mask's ends
+    pc = np.array([side - 0.05])
+    tc, bc = (e[0] for e in _edges_v2(style, pc, fit['top'], fit['drop']))
+    at = (0.25, 0.75) if style == 'n95' else (0.12, 0.88)
+    ends = {sd: fit['to_face'](np.full(2, sd * (side - 0.05)), np.array([tc + a * (bc - tc) for a in at])) for sd in (-1, 1)}
+    straps = _strap_layer((x0, y0, x1, y1), frame, _strap_curves(style, placement, fit, ends), max(1.0, 0.06 * frame.scale))
+    strap_a = np.asarray(straps, dtype=float) / 255 * (1 - alpha)
+    strap_rgb = (base * 0.95 if rng.random() < 0.6 else np.array([(236, 236, 236), (30, 30, 30), (90, 140, 200)][rng.integers(3)])) * tone
+    cover = alpha + strap_a
+    colour = (mask_rgb * alpha[..., None] + strap_rgb * (strap_a * lit)[..., None]) / np.maximum(cover, 1e-6)[..., None]
+    # blur to the photo's sharpness, then the photo's grain on top
+    blur = float(np.sqrt(max(look['sigma'] ** 2 - 0.16, 0)) * rng.uniform(0.85, 1.15))
+    colour_img = Image.fromarray(np.clip(colour, 0, 255).round().astype(np.uint8))
+    cover_img = Image.fromarray((np.clip(cover, 0, 1) * 255).round().astype(np.uint8))
+    if blur > 0.3:
+        colour_img, cover_img = colour_img.filter(ImageFilter.GaussianBlur(blur)), cover_img.filter(ImageFilter.GaussianBlur(blur))
+    colour = np.asarray(colour_img, dtype=np.float32)
+    cover = np.asarray(cover_img, dtype=np.float32)[..., None] / 255
+    colour += look['noise'] * rng.standard_normal(u.shape, dtype=np.float32)[..., None]
+    # a soft contact shadow on the skin round the mask's edge
+    halo = np.asarray(cover_img.filter(ImageFilter.GaussianBlur(float(0.08 * frame.scale))), dtype=np.float32)[..., None] / 255
+    face = np.asarray(img.crop((x0, y0, x1, y1)), dtype=np.float32)
+    face *= 1 - rng.uniform(0.1, 0.25) * np.clip(halo - cover, 0, 1)
+    out = img.copy()
+    out.paste(Image.fromarray(np.clip(face * (1 - cover) + colour * cover + 0.5, 0, 255).astype(np.uint8)), (x0, y0))
+    return out
+
+# %% ../nbs/01a_synth.ipynb #39fd4771
+def render_mask(img: Image.Image, landmarks, style: str = 'surgical', placement: str = 'worn', rng=None, renderer: str = 'v2') -> Image.Image:
+    "A copy of `img` with a mask of `style` (`MASK_STYLES`) painted on the face at `landmarks`, placed as `placement` (`PLACEMENTS`), by `renderer` (`RENDERERS`)."
+    if renderer not in RENDERERS: raise MaskLabError(f'unknown renderer {renderer!r}; choose one of {", ".join(RENDERERS)}')
+    if style not in MASK_STYLES: raise MaskLabError(f'unknown mask style {style!r}; choose one of {", ".join(MASK_STYLES)}')
+    if placement not in PLACEMENTS: raise MaskLabError(f'unknown placement {placement!r}; choose one of {", ".join(PLACEMENTS)}')
+    if renderer == 'v1' and placement not in PLACEMENTS_V1:
+        raise MaskLabError(f'placement {placement!r} needs renderer v2; v1 knows {", ".join(PLACEMENTS_V1)}')
+    rng = np.random.default_rng(rng)
+    img = img.convert('RGB')
+    return (_render_v1 if renderer == 'v1' else _render_v2)(img, FaceFrame(landmarks), style, placement, rng)
+
 # %% ../nbs/01a_synth.ipynb #555fbc9f
-def synth_person(img: Image.Image, landmarks, rng=None) -> dict[str, Image.Image]:
-    "The 7 photos `{stem: image}` (`IMAGE_STEMS`) of one person from an unmasked photo and its landmarks."
+def synth_person(img: Image.Image, landmarks, rng=None, renderer: str = 'v2') -> dict[str, Image.Image]:
+    "The 7 photos `{stem: image}` (`IMAGE_STEMS`) of one person from an unmasked photo and its landmarks, rendered by `renderer` (`RENDERERS`)."
+    if renderer not in RENDERERS: raise MaskLabError(f'unknown renderer {renderer!r}; choose one of {", ".join(RENDERERS)}')
     rng = np.random.default_rng(rng)
     img = img.convert('RGB')
     styles = [MASK_STYLES[i] for i in rng.permutation(len(MASK_STYLES))]
-    photos = {f'mask{k + 1}': render_mask(img, landmarks, s, 'worn', rng) for k, s in enumerate(styles)}
-    placement = rng.choice(list(INCORRECT_WEIGHTS), p=list(INCORRECT_WEIGHTS.values()))
-    photos['incorrect_mask'] = render_mask(img, landmarks, MASK_STYLES[rng.integers(len(MASK_STYLES))], placement, rng)
+    photos = {f'mask{k + 1}': render_mask(img, landmarks, s, 'worn', rng, renderer) for k, s in enumerate(styles)}
+    weights = INCORRECT_WEIGHTS_V1 if renderer == 'v1' else INCORRECT_WEIGHTS
+    placement = rng.choice(list(weights), p=list(weights.values()))
+    photos['incorrect_mask'] = render_mask(img, landmarks, MASK_STYLES[rng.integers(len(MASK_STYLES))], placement, rng, renderer)
     photos['normal'] = img
     return photos
 
@@ -289,11 +546,11 @@ def _process_detector():
 
 def _render_person(job) -> tuple[str, dict | None]:
     "Detect and render one person (in this or a worker process); returns the reason it was skipped or the photos."
-    path, seed, index = job
+    path, seed, index, renderer = job
     with Image.open(path) as im: img = ImageOps.exif_transpose(im).convert('RGB')
     landmarks, why = detect_landmarks(img, _process_detector())
     if landmarks is None: return why, None
-    return '', synth_person(img, landmarks, np.random.default_rng([seed, index]))
+    return '', synth_person(img, landmarks, np.random.default_rng([seed, index]), renderer)
 
 def _one_thread():
     "Worker processes already use every core: one torch thread each (the caller's own setting is left alone)."
@@ -302,8 +559,9 @@ def _one_thread():
 def _eval_name(seed, pid, stem): return hashlib.sha1(f'mask_lab synth {seed} {pid} {stem}'.encode()).hexdigest() + '.jpg'
 
 def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, workers: int = 1, quality: int = 92,
-                  progress: bool = False) -> dict:
-    "Render a competition-layout dataset into the new folder `out` from unmasked photos in `faces` labelled by the table `labels`."
+                  progress: bool = False, renderer: str = 'v2') -> dict:
+    "Render a competition-layout dataset into the new folder `out` from unmasked photos in `faces` labelled by the table `labels`, with `renderer` (`RENDERERS`)."
+    if renderer not in RENDERERS: raise MaskLabError(f'unknown renderer {renderer!r}; choose one of {", ".join(RENDERERS)}')
     from sklearn.model_selection import train_test_split
     out = pathlib.Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -321,14 +579,14 @@ def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, worke
         _, test_idx = train_test_split(np.arange(len(df)), test_size=eval_people, random_state=seed, stratify=stratify)
         is_eval[test_idx] = True
     for split in ('train', 'eval'): (out / split / 'images').mkdir(parents=True, exist_ok=True)
-    jobs = [(pathlib.Path(faces) / f, seed, i) for i, f in enumerate(df.file)]
+    jobs = [(pathlib.Path(faces) / f, seed, i, renderer) for i, f in enumerate(df.file)]
     train_rows, answers = [], []
     with ProcessPoolExecutor(workers, initializer=_one_thread) if workers > 1 else nullcontext() as pool:
         results = pool.map(_render_person, jobs, chunksize=8) if workers > 1 else map(_render_person, jobs)
         if progress:
             from tqdm.auto import tqdm
             results = tqdm(results, total=len(jobs), desc='synth')
-        for (why, photos), r, ev, (path, _, _) in zip(results, df.itertuples(), is_eval, jobs):
+        for (why, photos), r, ev, (path, *_) in zip(results, df.itertuples(), is_eval, jobs):
             if photos is None: problems.append((str(path), why)); continue
             if ev:
                 for stem, img in photos.items():
