@@ -18,9 +18,10 @@ from .core import (IMAGE_STEMS, IMAGE_EXTS, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, M
                            age_group, encode_class, check_age_cutoffs, mask_only_label, N_CLASSES)
 
 # %% auto #0
-__all__ = ['PROBLEM_COLUMNS', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS', 'EVAL_COLUMNS',
-           'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'load_train', 'load_photo_table',
-           'load_source', 'load_sources', 'load_corrections', 'apply_corrections', 'load_eval', 'add_person_folds']
+__all__ = ['PROBLEM_COLUMNS', 'FACE_BOX_FILE', 'FACE_BOX', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS',
+           'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'add_listed_faces',
+           'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections', 'apply_corrections',
+           'load_eval', 'add_person_folds']
 
 # %% ../nbs/02_data.ipynb #d548037e
 PROBLEM_COLUMNS = ['path', 'reason']
@@ -157,6 +158,24 @@ def _scan_person(folder: str) -> tuple[dict, list, list]:
         photos += [p for p, _ in found]
     return files, problems, photos
 
+# %% ../nbs/02_data.ipynb #91d57eea
+FACE_BOX_FILE = 'faces.csv'
+FACE_BOX = ['face_x1', 'face_y1', 'face_x2', 'face_y2']   # a photo's main face, in its pixels: columns of an image table
+
+def add_listed_faces(df: pd.DataFrame, base) -> pd.DataFrame:
+    "`df` with the face boxes of `base/faces.csv` (NaN for photos it does not list) when that file exists; else `df` unchanged."
+    csv = Path(base) / FACE_BOX_FILE
+    if not csv.is_file(): return df
+    cols = FACE_BOX
+    boxes = _read_csv(csv, ('file', *cols))
+    df = df.drop(columns=[c for c in cols if c in df.columns])
+    try: values = boxes[cols].replace('', 'nan').astype(float)
+    except ValueError as e: raise MaskLabError(f'{csv}: face boxes must be numbers ({e})') from None
+    images = Path(base) / 'images'
+    values.index = [os.path.normpath(images / f.strip()) for f in boxes['file']]
+    values = values[~values.index.duplicated(keep='last')]
+    return pd.concat([df, values.reindex(df['path'].map(os.path.normpath)).set_axis(df.index)], axis=1)
+
 # %% ../nbs/02_data.ipynb #2c5b241a
 TRAIN_COLUMNS = ['person', 'folder', 'path', 'image', 'mask', 'gender', 'race', 'age', 'age_group', 'label']
 
@@ -215,7 +234,7 @@ def load_train(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', veri
     if corrections is not None:
         skipped = {people[f]['person'] if f in people else f.split('_')[0] for f in bad}   # left out for a problem
         df = apply_corrections(df, corrections, cutoffs, skipped=skipped)
-    return df, _problem_frame(problems)
+    return add_listed_faces(df, base), _problem_frame(problems)
 
 # %% ../nbs/02_data.ipynb #f90e5251
 MASK_WORDS = {'wear': 0, 'worn': 0, 'mask': 0, 'incorrect': 1, 'not_wear': 2, 'none': 2, 'no_mask': 2, 'normal': 2,
@@ -394,7 +413,7 @@ def load_eval(root, on_problem: str = 'skip', verify_images: bool = True) -> tup
     if not rows: raise DataProblemsError(problems, f'no usable image in {images}: every listed image has a problem')
     keep = [i for i, _ in rows]
     df = pd.DataFrame({'ImageID': info['ImageID'].to_numpy()[keep], 'path': [p for _, p in rows], 'ans': ans[keep]})
-    return df, _problem_frame(problems)
+    return add_listed_faces(df, base), _problem_frame(problems)
 
 # %% ../nbs/02_data.ipynb #ad819e44
 def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:

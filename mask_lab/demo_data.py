@@ -11,7 +11,7 @@ from PIL import Image, ImageChops, ImageDraw
 from .core import GENDER_NAMES, IMAGE_STEMS, MaskLabError, age_group, encode_class
 
 # %% auto #0
-__all__ = ['DEMO_RACE', 'DEMO_AGES', 'DEMO_MASK_STYLES', 'draw_face', 'make_demo_data']
+__all__ = ['DEMO_RACE', 'DEMO_AGES', 'DEMO_MASK_STYLES', 'FACE_FILE', 'draw_face', 'make_demo_data']
 
 # %% ../nbs/01_demo_data.ipynb #caf97c26
 DEMO_RACE = 'Asian'  # the competition's photos were all of Asian people
@@ -221,20 +221,28 @@ def _strata(seed, part, n) -> list[tuple[int, int]]:
     return out[:n]
 
 # %% ../nbs/01_demo_data.ipynb #42753bb9
+FACE_FILE = 'faces.csv'   # the face box of every photo of a split, written beside its images (`mask_lab.data` reads it)
+
+def _face_box(geom, size) -> list[float]:
+    "The drawn face's box (x1, y1, x2, y2) in the pixels of a photo of `size`: the face ellipse, brow to chin."
+    sx, sy = size[0] / _BASE[0], size[1] / _BASE[1]
+    return [round(v, 1) for v in ((geom['cx'] - geom['fw']) * sx, (geom['cy'] - geom['fh']) * sy,
+                                  (geom['cx'] + geom['fw']) * sx, (geom['cy'] + geom['fh']) * sy)]
+
 def _person(seed, part, i, gender, group, size):
-    "Age and the 7 photos `{stem: image}` of person `i` of `part`."
+    "Age, the 7 photos `{stem: image}` and their face boxes `{stem: box}` of person `i` of `part`."
     rng = _seq(seed, part, i)
     lo, hi = DEMO_AGES[group]
     age = int(rng.integers(lo, hi + 1))
     look = _person_look(rng, gender, age)
     styles = rng.permutation(len(DEMO_MASK_STYLES))
     styles = [int(s) for s in styles] + [int(rng.integers(len(DEMO_MASK_STYLES))), 0]
-    photos = {}
+    photos, boxes = {}, {}
     for k, (stem, mask) in enumerate(IMAGE_STEMS.items()):
         prng = _seq(seed, part, i, k)
         img, geom = _draw(look, prng, mask, styles[k])
-        photos[stem] = _finish(img, geom, prng, size)
-    return age, photos
+        photos[stem], boxes[stem] = _finish(img, geom, prng, size), _face_box(geom, size)
+    return age, photos, boxes
 
 def _eval_name(seed, i, stem):
     return hashlib.sha1(f'mask_lab demo {seed} {i} {stem}'.encode()).hexdigest() + '.jpg'
@@ -255,18 +263,20 @@ def make_demo_data(out, people=100, seed=0, eval_people=None, size=(384, 512)) -
         raise MaskLabError(f'{out} already exists and is not an empty folder; give a new folder for the demo data')
     (out / 'train' / 'images').mkdir(parents=True, exist_ok=True)
     (out / 'eval' / 'images').mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, faces = [], {'train': [], 'eval': []}
     for i, (g, a) in enumerate(_strata(seed, 0, people)):
-        age, photos = _person(seed, 0, i, g, a, size)
+        age, photos, boxes = _person(seed, 0, i, g, a, size)
         pid = f'{i + 1:06d}'
         folder = f'{pid}_{GENDER_NAMES[g]}_{DEMO_RACE}_{age}'
         (out / 'train' / 'images' / folder).mkdir()
         for stem, img in photos.items(): img.save(out / 'train' / 'images' / folder / f'{stem}.jpg', quality=90)
+        faces['train'] += [(f'{folder}/{stem}.jpg', *b) for stem, b in boxes.items()]
         rows.append((pid, GENDER_NAMES[g], DEMO_RACE, age, folder))
     pd.DataFrame(rows, columns=['id', 'gender', 'race', 'age', 'path']).to_csv(out / 'train' / 'train.csv', index=False)
     answers = []
     for i, (g, a) in enumerate(_strata(seed, 1, eval_people)):
-        age, photos = _person(seed, 1, i, g, a, size)
+        age, photos, boxes = _person(seed, 1, i, g, a, size)
+        faces['eval'] += [(_eval_name(seed, i, stem), *b) for stem, b in boxes.items()]
         for stem, img in photos.items():
             answers.append((_eval_name(seed, i, stem), int(encode_class(IMAGE_STEMS[stem], g, age_group(age))), img))
     answers = [answers[j] for j in _seq(seed, 4).permutation(len(answers))]
@@ -274,4 +284,6 @@ def make_demo_data(out, people=100, seed=0, eval_people=None, size=(384, 512)) -
     ans = pd.DataFrame([(name, c) for name, c, _ in answers], columns=['ImageID', 'ans'])
     ans.assign(ans=0).to_csv(out / 'eval' / 'info.csv', index=False)
     ans.to_csv(out / 'eval' / 'answers.csv', index=False)
+    for split, rows in faces.items():
+        pd.DataFrame(rows, columns=['file', 'face_x1', 'face_y1', 'face_x2', 'face_y2']).to_csv(out / split / FACE_FILE, index=False)
     return out

