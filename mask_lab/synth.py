@@ -16,9 +16,9 @@ from .data import PROBLEM_COLUMNS, _verify_all, summarize_problems
 # %% auto #0
 __all__ = ['LANDMARK_NAMES', 'DETECTOR_INSTALL', 'CANONICAL_LANDMARKS', 'FACE_OUTLINE', 'NECK_HALF_WIDTH', 'BEND_WIDTH',
            'MASK_STYLES', 'PLACEMENTS_V1', 'INCORRECT_WEIGHTS_V1', 'PATTERNS', 'PALETTES', 'RENDERERS', 'PLACEMENTS',
-           'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'face_detector', 'detect_landmarks', 'face_half_width', 'jaw',
-           'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet', 'dataset_sheet', 'read_face_labels',
-           'synth_dataset']
+           'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'PRINT_GROUNDS', 'face_detector', 'detect_landmarks',
+           'face_half_width', 'jaw', 'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet', 'dataset_sheet',
+           'read_face_labels', 'synth_dataset']
 
 # %% ../nbs/01a_synth.ipynb #bb9ab412
 LANDMARK_NAMES = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')
@@ -222,7 +222,7 @@ def _render_v1(img, frame, style, placement, rng):
     arr[y0:y1, x0:x1] = face * (1 - alpha[..., None]) + mask_rgb * alpha[..., None]
     return Image.fromarray(arr.round().astype(np.uint8))
 
-# %% ../nbs/01a_synth.ipynb #4cd477fe
+# %% ../nbs/01a_synth.ipynb #27e266b7
 RENDERERS = ('v1', 'v2')
 PLACEMENTS = PLACEMENTS_V1 + ('one_ear', 'over_eyes')
 # measured by eye on 89 real incorrect crops: 47% below the nose, 39% on the chin (7% of it down on the neck),
@@ -230,7 +230,7 @@ PLACEMENTS = PLACEMENTS_V1 + ('one_ear', 'over_eyes')
 INCORRECT_WEIGHTS = {'nose_exposed': 0.47, 'on_chin': 0.32, 'under_chin': 0.07, 'one_ear': 0.06, 'over_eyes': 0.08}
 # (colour, weight) per style, weighted like the real photos: light blue and white surgical, white and black KF94, black cloth
 PALETTES_V2 = {
-    'surgical': [((150, 192, 226), 0.34), ((128, 182, 222), 0.12), ((125, 196, 206), 0.12), ((236, 238, 240), 0.22),
+    'surgical': [((168, 204, 232), 0.36), ((140, 188, 224), 0.12), ((150, 202, 216), 0.1), ((236, 238, 240), 0.22),
                  ((42, 44, 50), 0.1), ((232, 186, 200), 0.04), ((166, 214, 192), 0.06)],
     'kf94': [((240, 240, 238), 0.5), ((36, 36, 40), 0.3), ((150, 150, 156), 0.1), ((214, 200, 182), 0.05), ((170, 192, 216), 0.05)],
     'n95': [((242, 241, 236), 0.55), ((228, 222, 206), 0.3), ((200, 202, 206), 0.1), ((72, 76, 86), 0.05)],
@@ -238,6 +238,8 @@ PALETTES_V2 = {
               ((74, 100, 140), 0.07), ((120, 36, 46), 0.05), ((84, 96, 64), 0.05), ((226, 170, 180), 0.04)],
 }
 PRINTS = ('stripes', 'plaid', 'dots', 'camo', 'floral')
+# printed masks: mostly a light or black ground with a small print
+PRINT_GROUNDS = [((238, 238, 234), 0.35), ((32, 32, 36), 0.25), ((30, 44, 84), 0.1), ((120, 120, 128), 0.1), ((230, 190, 200), 0.1), ((150, 190, 220), 0.1)]
 
 def _pick(rng, weighted):
     "One colour from `(colour, weight)` pairs, varied a little."
@@ -259,7 +261,7 @@ def _photo_look(img: Image.Image, box) -> dict:
     exposure = float(np.clip(np.percentile(L, 98) / 235, 0.35, 1.05))  # the photo's white level
     return dict(sigma=sigma, noise=noise, gains=gains, exposure=exposure)
 
-# %% ../nbs/01a_synth.ipynb #589271e4
+# %% ../nbs/01a_synth.ipynb #90a6c364
 def _edges_v2(style, p, top, drop):
     "Top and bottom edges (face units) of a worn v2 mask at mask positions `p`; cups and boats are rounder than v1's."
     a = np.abs(p)
@@ -276,15 +278,15 @@ def _mask_coords(frame, placement, style, u, v, rng):
                side=rng.uniform(1.88, 2.05), puff=rng.uniform(0.05, 0.22))
     if placement == 'one_ear':
         s = int(rng.choice([-1, 1]))
-        ear = np.array([s * rng.uniform(2.0, 2.2), rng.uniform(0.8, 1.2)])
-        a, fold = rng.uniform(-0.05, 0.3), rng.uniform(0.4, 0.65)  # the free end swings out (or in); seen edge-on
+        ear = np.array([s * rng.uniform(2.05, 2.25), rng.uniform(0.8, 1.2)])
+        a, fold = rng.uniform(-0.05, 0.3), rng.uniform(0.5, 0.85)  # the free end swings out (or in); seen edge-on
         ca, sa, end = np.cos(a), np.sin(a), fit['side'] - 0.1
         def to_face(p, q):
-            along, across = end - s * p, (q - 1.8) * fold
+            along, across = end - s * p, (q - 1.4) * fold
             return np.stack([ear[0] + s * (along * sa + across * ca), ear[1] + along * ca - across * sa], -1)
         du, dv = u - ear[0], v - ear[1]
         along, across = dv * ca + s * du * sa, s * du * ca - dv * sa
-        return s * (end - along), 1.8 + across / fold, dict(fit, hang=s, ear=ear, to_face=to_face)
+        return s * (end - along), 1.4 + across / fold, dict(fit, hang=s, ear=ear, to_face=to_face)  # its lower half swings out
     th, du, dv = rng.normal(0, 0.05), rng.normal(0, 0.06), rng.normal(0, 0.06)
     k, T, top0 = 1.0, 0.0, 0.0
     if placement != 'worn':
@@ -302,20 +304,20 @@ def _mask_coords(frame, placement, style, u, v, rng):
     x, y = u - du, v - 2.0 - dv
     return (c * x + sn * y) / w, top0 + (-sn * x + c * y + 2.0 - T) * k, dict(fit, to_face=to_face)
 
-# %% ../nbs/01a_synth.ipynb #a938fb9b
+# %% ../nbs/01a_synth.ipynb #4ad0f438
 def _print_v2(kind, p, q, rng, base):
     "RGB of a printed fabric at mask positions `(p, q)`, in muted colours like real prints."
     other = _pick(rng, PALETTES_V2['cloth'] + [((236, 236, 232), 0.3), ((190, 60, 70), 0.08), ((230, 190, 80), 0.08), ((120, 170, 200), 0.1)])
     if np.abs(other - base).sum() < 120: other = 255 - base * 0.8
     if kind == 'stripes':
         a = rng.choice([0, np.pi / 2, rng.uniform(0, np.pi)])
-        on = np.sin((p * np.cos(a) + q * np.sin(a)) * rng.uniform(5, 12)) > rng.uniform(-0.3, 0.3)
+        on = np.sin((p * np.cos(a) + q * np.sin(a)) * rng.uniform(6, 16)) > rng.uniform(-0.2, 0.5)
     elif kind == 'plaid':
-        k = rng.uniform(4, 8)
+        k = rng.uniform(5, 10)
         on = 0.5 * (np.sin(p * k) > 0.3) + 0.5 * (np.sin(q * k) > 0.3)
     elif kind == 'dots':
-        k = rng.uniform(3, 7)
-        on = np.sin(p * k * np.pi) * np.sin(q * k * np.pi) > 0.55
+        k = rng.uniform(4, 9)
+        on = np.sin(p * k * np.pi) * np.sin(q * k * np.pi) > 0.6
     else:  # camouflage blobs or small flowers: smooth noise thresholded, coarse or fine
         h, w = p.shape
         cell = 8 if kind == 'camo' else 4
@@ -337,7 +339,7 @@ def _surface_v2(style, p, q, top, bottom, side, fit, rng, px, base):
         for k in range(n):  # each pleat: a lit fold above a dark crease; pleats bunch together at the sides
             tp = 0.5 + (0.25 + 0.5 * k / (n - 1) - 0.5) * (1 - 0.3 * sx ** 2) + rng.normal(0, 0.01)
             d = (t - tp) * (bottom - top)
-            shade += 0.09 * np.exp(-((d + 0.07) / 0.09) ** 2) - 0.2 * line(d, 1.2) - 0.06 * np.clip(-d / 0.2, 0, 1) * (d > -0.2)
+            shade += 0.1 * np.exp(-((d + 0.07) / 0.09) ** 2) - 0.26 * line(d, 1.2) - 0.06 * np.clip(-d / 0.2, 0, 1) * (d > -0.2)
         shade += 0.06 * line((q - top) - 0.12, 2.5) * (np.abs(p) < 0.9)  # the nose wire
         shade -= 0.08 * (side - np.abs(p) < 0.16) + 0.12 * line(side - 0.16 - np.abs(p))  # side bindings and their seam
     elif style == 'kf94':
@@ -368,12 +370,12 @@ def _surface_v2(style, p, q, top, bottom, side, fit, rng, px, base):
 
 def _light_v2(u, v, t, q, p, rng):
     "Lambert light on the mask's surface: a cylinder round the head, bulging over the nose and under the chin."
-    nx = np.clip(u / 2.3, -0.95, 0.95)
+    nx = np.clip(u / 2.1, -0.95, 0.95)
     ny = np.clip((t - 0.45) * 0.9 + 0.45 * np.clip((q - jaw(p)) / 0.4, 0, 1), -0.9, 0.9)  # the part under the chin faces down
     nz = np.sqrt(np.clip(1 - nx ** 2 - ny ** 2, 0.05, 1))
     light = np.array([rng.uniform(-0.6, 0.6), rng.uniform(-0.8, 0.05), 1.0])
     light /= np.linalg.norm(light)
-    ambient = rng.uniform(0.3, 0.55)
+    ambient = rng.uniform(0.25, 0.5)
     return ambient + (1 - ambient) * np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1) / light[2]
 
 # %% ../nbs/01a_synth.ipynb #586c7ba7
@@ -406,7 +408,7 @@ def _strap_curves(style, placement, fit, corners):
             else: curves.append(_bezier(c, np.array([side * 2.35, (c[1] + ear[1]) / 2]), ear))
     return curves
 
-# %% ../nbs/01a_synth.ipynb #d5166ed0
+# %% ../nbs/01a_synth.ipynb #76599727
 # the part of the face (face units, u0 u1 v0 v1) a v2 mask of each placement can reach
 _REACH = {'over_eyes': (-2.8, 2.8, -1.8, 3.2), 'one_ear': (-3.8, 3.8, -0.2, 6.0)}
 
@@ -428,10 +430,11 @@ def _render_v2(img, frame, style, placement, rng):
     if placement != 'one_ear':  # the mask stays on the face (a little proud of the cheeks) and the neck
         half = np.where(v < 2.0, face_half_width(v), np.maximum(face_half_width(v), 1.45)) + fit['puff']
         alpha *= _soft(half - np.abs(u), feather)
-    base = _pick(rng, PALETTES_V2['cloth' if style == 'patterned' else style])
+    base = _pick(rng, PRINT_GROUNDS if style == 'patterned' else PALETTES_V2[style])
+    if placement == 'one_ear' and style == 'surgical' and rng.random() < 0.5: base = _pick(rng, [((236, 238, 240), 1)])  # its white inner side
     rgb, relief, t = _surface_v2(style, p, q, top, bottom, side, fit, rng, px, base)
     # a mask hanging from one ear is seen edge-on: its surface faces sideways, towards that ear
-    light = _light_v2(u if placement != 'one_ear' else 0.9 * fit['hang'] + 0.3 * (q - 1.8), v, t, q, p, rng)
+    light = _light_v2(u if placement != 'one_ear' else 0.9 * fit['hang'] + 0.3 * (q - 1.4), v, t, q, p, rng)
     look = _photo_look(img, (x0, y0, x1, y1))
     # the photo's own light on the face under the mask, relative to its median there
     small = img.convert('L').crop((x0, y0, x1, y1)).reduce(4) if min(x1 - x0, y1 - y0) >= 32 else img.convert('L').crop((x0, y0, x1, y1))
