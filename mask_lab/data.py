@@ -21,7 +21,7 @@ from .core import (IMAGE_STEMS, IMAGE_EXTS, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, M
 __all__ = ['PROBLEM_COLUMNS', 'FACE_BOX_FILE', 'FACE_BOX', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS',
            'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'add_listed_faces',
            'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections', 'apply_corrections',
-           'load_eval', 'add_person_folds']
+           'load_eval', 'load_folder', 'load_photos', 'add_person_folds']
 
 # %% ../nbs/02_data.ipynb #d548037e
 PROBLEM_COLUMNS = ['path', 'reason']
@@ -414,6 +414,29 @@ def load_eval(root, on_problem: str = 'skip', verify_images: bool = True) -> tup
     keep = [i for i, _ in rows]
     df = pd.DataFrame({'ImageID': info['ImageID'].to_numpy()[keep], 'path': [p for _, p in rows], 'ans': ans[keep]})
     return add_listed_faces(df, base), _problem_frame(problems)
+
+# %% ../nbs/02_data.ipynb #7c0b7df1
+def load_folder(root, on_problem: str = 'skip', verify_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Every photo (by extension) under the folder `root`, recursively, as `(df, problems)`; `df` has `ImageID` (relative path) and `path`."
+    _check_on_problem(on_problem)
+    root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+    if not root.is_dir(): raise MaskLabError(f'folder not found: {root}')
+    paths = sorted(p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file()
+                   and not any(part.startswith('.') for part in p.relative_to(root).parts))
+    if not paths: raise MaskLabError(f'no photos in {root} (looked for {_EXT_NAMES}, in sub-folders too)')
+    reasons = _verify_all(paths) if verify_images else [None] * len(paths)
+    problems = [(str(p), r) for p, r in zip(paths, reasons) if r]
+    if problems and on_problem == 'raise':
+        raise DataProblemsError(problems, f'{len(problems)} problem{"" if len(problems) == 1 else "s"} in {root}')
+    good = [p for p, r in zip(paths, reasons) if not r]
+    if not good: raise DataProblemsError(problems, f'no usable photo in {root}: every photo has a problem')
+    return pd.DataFrame({'ImageID': [p.relative_to(root).as_posix() for p in good], 'path': [str(p) for p in good]}), _problem_frame(problems)
+
+def load_photos(root, on_problem: str = 'skip', verify_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`load_eval` for an eval folder (one with `info.csv`, or holding `eval/info.csv`), else `load_folder`."
+    root = Path(os.path.expanduser(os.fspath(root)))
+    if (root / 'info.csv').is_file() or (root / 'eval' / 'info.csv').is_file(): return load_eval(root, on_problem, verify_images)
+    return load_folder(root, on_problem, verify_images)
 
 # %% ../nbs/02_data.ipynb #ad819e44
 def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_inference.ipynb #669f7263
 from __future__ import annotations
-import json, os, tempfile, warnings
+import json, os, sys, tempfile, warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +14,15 @@ from torch import nn
 from sklearn.metrics import f1_score
 
 from .core import MaskLabError, N_CLASSES, class_names, atomic_write
-from .data import load_eval
+from .data import load_eval, load_photos, FACE_BOX
 from .dataset import Preprocess, make_loader
 from .learner import default_device, prefers_channels_last
 from .model import LAYOUTS, create_model, class_log_probs
 
 # %% auto #0
-__all__ = ['TTA_MODES', 'PROBS_COLUMNS', 'ONNX_OPSET', 'load_run', 'ClassProbs', 'predict_probs', 'write_csv_atomic',
-           'probs_frame', 'submission_from_probs', 'predict_runs_probs', 'predict', 'load_probs', 'ensemble_probs',
-           'score_submission', 'export_onnx', 'OnnxPredictor', 'predict_probs_onnx']
+__all__ = ['TTA_MODES', 'PROBS_COLUMNS', 'ONNX_OPSET', 'load_run', 'ClassProbs', 'with_faces', 'predict_probs',
+           'write_csv_atomic', 'probs_frame', 'submission_from_probs', 'predict_runs_probs', 'predict', 'load_probs',
+           'ensemble_probs', 'score_submission', 'export_onnx', 'OnnxPredictor', 'predict_probs_onnx']
 
 # %% ../nbs/11_inference.ipynb #25ca4865
 def _describe_outputs(n: int) -> str:
@@ -91,12 +91,19 @@ class ClassProbs(nn.Module):
         self.model, self.layout = model, getattr(model, 'layout', 'single')
     def forward(self, image): return class_log_probs(self.model(image).float(), self.layout).exp()
 
+def with_faces(df: pd.DataFrame, pre: Preprocess, progress: bool = False) -> pd.DataFrame:
+    "`df` with its face boxes (`mask_lab.faces.face_boxes`, found once and cached) when `pre` crops to the face; else `df`."
+    if pre.crop != 'face' or all(c in df.columns for c in FACE_BOX): return df
+    from mask_lab.faces import face_boxes
+    return face_boxes(df, progress=progress)
+
 def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers: int | None, tta) -> np.ndarray:
     "Apply `fn` (a CPU float batch -> (B, 18) probabilities) to every image of `df`, with optional flip TTA."
     _check_tta(tta)
     if 'path' not in df.columns: raise MaskLabError(f'the image table needs a path column; it has {list(df.columns)}')
     if not len(df): return np.zeros((0, N_CLASSES), np.float32)
-    dl = make_loader(df[['path']], pre, batch_size=batch_size, num_workers=num_workers)
+    df = with_faces(df, pre)
+    dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers)
     out = []
     for xb, _ in dl:
         if tta == 'flip':
@@ -164,10 +171,27 @@ def predict_runs_probs(run_dirs, df: pd.DataFrame, tta: str | None = None, batch
                 for key, ms in groups.items())
     return (total / len(loaded)).astype(np.float32)
 
+def _uses_faces(run_dirs, checkpoint: str) -> bool:
+    return any(load_run(r, checkpoint, 'cpu')[1]['preprocess'].get('crop', 'none') == 'face' for r in _as_list(run_dirs))
+
 def predict(run_dirs, data, out=None, tta: str | None = None, probs_out=None, batch_size: int = 64,
-            num_workers: int | None = None, device=None, checkpoint: str = 'best.pt') -> pd.DataFrame:
-    "Submission (`ImageID`, `ans`) for the eval folder `data` from one run folder or the mean of several; writes `out`/`probs_out` when given."
-    df, _ = load_eval(data, on_problem='raise')
+            num_workers: int | None = None, device=None, checkpoint: str = 'best.pt', verbose: bool = False) -> pd.DataFrame:
+    "Submission (`ImageID`, `ans`) for the eval folder or plain photo folder `data` from one run folder or the mean of several; writes `out`/`probs_out` when given."
+    # an eval folder keeps info.csv's rows and stops on a broken photo; a plain folder skips (and reports) what does not decode
+    plain = not ((Path(data) / 'info.csv').is_file() or (Path(data) / 'eval' / 'info.csv').is_file())
+    df, problems = load_photos(data, on_problem='skip' if plain else 'raise')
+    for path, reason in problems.itertuples(index=False): print(f'skipped {path}: {reason}', file=sys.stderr)
+    if _uses_faces(run_dirs, checkpoint):
+        from mask_lab.faces import face_boxes, no_face_report
+        df = face_boxes(df, progress=verbose)
+        missing = no_face_report(df)
+        if len(missing):
+            names = dict(zip(df.path, df.ImageID))
+            shown = ', '.join(names[p] for p in missing.path[:5]) + (', ...' if len(missing) > 5 else '')
+            where = ''
+            if out is not None:
+                where = f'; listed in {write_csv_atomic(missing.assign(ImageID=missing.path.map(names)), Path(out).with_suffix(".no_face.csv"))}'
+            print(f'no face found in {len(missing)} of {len(df)} photos ({shown}): predicted on each centred square{where}', file=sys.stderr)
     probs = predict_runs_probs(run_dirs, df, tta, batch_size, num_workers, device, checkpoint)
     return _write_outputs(probs_frame(df.ImageID, probs), out, probs_out)
 
