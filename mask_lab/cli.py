@@ -10,9 +10,11 @@ from pathlib import Path
 
 from .core import MaskLabError, DEFAULT_AGE_CUTOFFS
 
+RENDERERS = ('v1', 'v2')   # mask_lab.synth's, named here so that the parser starts without importing it
+
 # %% auto #0
-__all__ = ['cmd_demo_data', 'cmd_synth', 'cmd_train', 'cmd_predict', 'cmd_export_onnx', 'cmd_eda', 'cmd_runs', 'cmd_evaluate',
-           'cmd_score', 'build_parser', 'main']
+__all__ = ['RENDERERS', 'cmd_demo_data', 'cmd_synth', 'cmd_train', 'cmd_predict', 'cmd_export_onnx', 'cmd_eda', 'cmd_runs',
+           'cmd_evaluate', 'cmd_score', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #35bdf8df
 def _positive_int(s: str) -> int:
@@ -40,7 +42,7 @@ def cmd_demo_data(args):
 def cmd_synth(args):
     from mask_lab.synth import synth_dataset
     s = synth_dataset(args.faces, args.labels, args.out, eval_people=args.eval_people, seed=args.seed,
-                      workers=args.workers, progress=not args.quiet)
+                      workers=args.workers, progress=not args.quiet, renderer=args.renderer)
     print(f"wrote {s['out']}: {s['train_people']} train and {s['eval_people']} eval people; "
           f"{s['skipped']} left out (reasons in {s['out'] / 'synth_report.csv'})")
 
@@ -57,7 +59,7 @@ def cmd_train(args):
 def cmd_predict(args):
     from mask_lab.inference import predict, score_submission
     sub = predict(args.run, args.data, out=args.out, tta=args.tta, probs_out=args.probs, batch_size=args.batch_size,
-                  num_workers=args.workers, device=args.device)
+                  num_workers=args.workers, device=args.device, verbose=True)
     print(f'wrote {args.out} ({len(sub)} rows)' + (f' and {args.probs}' if args.probs else ''))
     answers = args.answers or (args.data / 'answers.csv' if (args.data / 'answers.csv').exists() else None)
     if answers: print(f'macro F1 against {answers}: {score_submission(sub, answers):.4f}')
@@ -127,13 +129,17 @@ def build_parser(train_options: bool = True) -> argparse.ArgumentParser:
     y.add_argument('--eval-people', type=int, default=0, help='people held out in eval/, stratified by gender x age group (default 0)')
     y.add_argument('--seed', type=int, default=0, help='random seed for the split and the renders (default 0)')
     y.add_argument('--workers', type=_positive_int, default=1, help='processes rendering in parallel (default 1)')
+    y.add_argument('--renderer', choices=RENDERERS, default=RENDERERS[-1],
+                   help=f'mask renderer: v2 (shading, pleats, photo-matched light and blur) or v1, the first one (default {RENDERERS[-1]})')
     y.add_argument('--quiet', action='store_true', help='no progress bar')
     y.set_defaults(func=cmd_synth)
 
     t = sub.add_parser('train', help='train a model and write a run folder',
-                       description='Train on a competition-layout folder, validating on one person-level fold; '
-                                   'writes a run folder. Every option is a field of mask_lab.train.TrainConfig.')
-    t.add_argument('--data', type=_existing_dir, help='data folder holding train/ (or the train/ folder itself)')
+                       description='Train on one or more data folders (competition layouts, or photo tables with labels.csv), '
+                                   'validating on one person-level fold; writes a run folder. Every option is a field of '
+                                   'mask_lab.train.TrainConfig.')
+    t.add_argument('--data', type=_existing_dir, nargs='+', metavar='DIR',
+                   help='data folder(s): holding train/ (or the train/ folder itself), or a photo table (labels.csv with file, mask[, gender, age])')
     t.add_argument('--out', type=Path, default=Path('runs'), help='folder for run folders (default runs)')
     t.add_argument('--name', default=None, help='run folder name (default: date_model_fold)')
     t.add_argument('--resume', type=_existing_dir, default=None, metavar='RUN_DIR',
@@ -142,11 +148,12 @@ def build_parser(train_options: bool = True) -> argparse.ArgumentParser:
     if train_options: _add_config_options(t)  # they import mask_lab.train, hence torch: seconds
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser('predict', help='write submission.csv for an eval folder',
-                       description="Predict an eval folder (images/ and info.csv) with a run's best checkpoint; rows keep info.csv order.")
+    r = sub.add_parser('predict', help='write submission.csv for an eval folder or any folder of photos',
+                       description="Predict an eval folder (images/ and info.csv; rows keep its order) or any folder of photos "
+                                   "(every photo in it and its sub-folders, by name) with a run's best checkpoint.")
     r.add_argument('--run', type=_existing_dir, required=True, nargs='+', metavar='RUN_DIR',
                    help='run folder(s) written by train; several are ensembled by averaging their probabilities')
-    r.add_argument('--data', type=_existing_dir, required=True, help='eval folder holding images/ and info.csv')
+    r.add_argument('--data', type=_existing_dir, required=True, help='eval folder holding images/ and info.csv, or a folder of photos')
     r.add_argument('--out', type=Path, default=Path('submission.csv'), help='submission file (default submission.csv)')
     r.add_argument('--answers', type=Path, default=None, help='answer key to score against (default: DATA/answers.csv when present)')
     r.add_argument('--tta', choices=('flip',), default=None, help='test-time augmentation: average with the mirrored image')
