@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_evaluate.ipynb #f4954fc1
 from __future__ import annotations
-import json
+import json, os
 from datetime import datetime
 from pathlib import Path
 
@@ -18,10 +18,10 @@ from sklearn.metrics import (accuracy_score, classification_report, confusion_ma
 
 from .core import (MaskLabError, N_CLASSES, MASK_NAMES, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, age_group,
                            age_group_names, check_age_cutoffs, class_names, decode_class, encode_class)
-from .data import load_train
+from .data import load_sources, FACE_BOX
 from .dataset import Preprocess, eval_transform, load_image
 from .hooks import read_metrics
-from .inference import load_run, predict_probs
+from .inference import load_run, predict_probs, model_views
 from .model import class_log_probs
 
 # %% auto #0
@@ -62,9 +62,11 @@ def validation_table(run_dir, data=None, cfg: dict | None = None) -> pd.DataFram
     split = read_split(run_dir)
     valid = split[split.fold == cfg['fold']].reset_index(drop=True)
     if valid.empty: raise MaskLabError(f'{Path(run_dir) / "split.csv"}: no image in validation fold {cfg["fold"]}')
-    data = Path(data if data is not None else cfg['data'])
-    if not data.exists(): raise MaskLabError(f'{data}: data folder of run {run_dir} not found; pass the folder it was trained on as data=')
-    df, _ = load_train(data, cutoffs=cfg.get('cutoffs', DEFAULT_AGE_CUTOFFS), verify_images=False)
+    data = data if data is not None else cfg['data']
+    folders = [Path(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)]
+    for d in folders:
+        if not d.exists(): raise MaskLabError(f'{d}: data folder of run {run_dir} not found; pass the folder(s) it was trained on as data=')
+    df, _ = load_sources(folders, cutoffs=cfg.get('cutoffs', DEFAULT_AGE_CUTOFFS), verify_images=False)
     out = valid[['person', 'image', 'label']].rename(columns={'label': 'split_label'}).merge(
         df.drop(columns='fold', errors='ignore'), on=['person', 'image'], how='left')
     lost = out.path.isna()
@@ -89,7 +91,7 @@ def predictions_frame(table: pd.DataFrame, probs, cutoffs=None) -> pd.DataFrame:
     if probs.shape != (len(table), N_CLASSES):
         raise MaskLabError(f'probabilities must have shape ({len(table)}, {N_CLASSES}), got {probs.shape}')
     cutoffs = check_age_cutoffs(cutoffs or table.attrs.get('cutoffs', DEFAULT_AGE_CUTOFFS))
-    keep = [c for c in ('path', 'person', 'image', 'age') if c in table.columns]
+    keep = [c for c in ('path', 'person', 'image', 'age', *FACE_BOX) if c in table.columns]
     out = table[keep].reset_index(drop=True).copy()
     y, p = table['label'].to_numpy(np.int64), probs.argmax(1)
     out['label'], out['pred'] = y, p
@@ -260,13 +262,14 @@ def last_feature_layer(model: nn.Module, size=(128, 96)) -> nn.Module:
 
 def gradcam(model: nn.Module, image_paths, pre: Preprocess, target_class=None, target_layer: nn.Module | None = None,
             image_weight: float = 0.5, return_maps: bool = False):
-    "Grad-CAM overlays (PIL images at each photo's size) for `target_class` (an int, one per image, or None: the predicted class)."
+    "Grad-CAM overlays (PIL images as the run sees each photo: its face square, with a crop) for `target_class` (an int, one per image, or None: the predicted class)."
+    # image_paths: paths, or an image table whose face boxes (if any) are the ones the run was trained with
     cam_mod = _require('pytorch_grad_cam', 'grad-cam')
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from pytorch_grad_cam.utils.image import show_cam_on_image
-    paths = [image_paths] if isinstance(image_paths, (str, Path)) else list(image_paths)
-    if not paths: return ([], np.zeros((0, *pre.size), np.float32)) if return_maps else []
-    images = [load_image(p) for p in paths]
+    paths = image_paths if isinstance(image_paths, pd.DataFrame) else [image_paths] if isinstance(image_paths, (str, Path)) else list(image_paths)
+    if not len(paths): return ([], np.zeros((0, *pre.size), np.float32)) if return_maps else []
+    images = model_views(paths, pre)
     device = next(model.parameters()).device
     x = torch.stack([eval_transform(pre)(im) for im in images]).to(device)
     if target_class is None: targets = None
@@ -406,10 +409,10 @@ def evaluate_run(run_dir, data=None, n_mistakes: int = 12, saliency: int = 4, cu
     worst = worst_mistakes(preds, n_mistakes)
     out = {'config': cfg, 'preds': preds, 'report': report, 'metrics': report['metrics'],
            'cutoff_effect': cutoff_effect(preds, cutoffs=cutoffs), 'mistakes': worst,
-           'gallery': image_grid(worst['path'].tolist(), mistake_captions(worst, _cutoffs(preds))),
+           'gallery': image_grid(model_views(worst, Preprocess.from_dict(cfg['preprocess'])), mistake_captions(worst, _cutoffs(preds))),
            'figures': {'confusion': confusion_figure(report), 'f1': f1_figure(report),
                        **{f'confusion_{h}': confusion_figure(report, h) for h in HEAD_COLUMNS}}}
     top = worst.head(saliency)
-    overlays = gradcam(model, top['path'].tolist(), Preprocess.from_dict(cfg['preprocess'])) if saliency and len(top) else []
+    overlays = gradcam(model, top, Preprocess.from_dict(cfg['preprocess'])) if saliency and len(top) else []
     out['saliency'] = image_grid(overlays, mistake_captions(top, _cutoffs(preds))) if overlays else None
     return out

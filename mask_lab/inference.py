@@ -15,12 +15,12 @@ from sklearn.metrics import f1_score
 
 from .core import MaskLabError, N_CLASSES, class_names, atomic_write
 from .data import load_eval, load_photos, FACE_BOX
-from .dataset import Preprocess, make_loader
+from .dataset import Preprocess, make_loader, load_image, read_photo
 from .learner import default_device, prefers_channels_last
 from .model import LAYOUTS, create_model, class_log_probs
 
 # %% auto #0
-__all__ = ['TTA_MODES', 'PROBS_COLUMNS', 'ONNX_OPSET', 'load_run', 'ClassProbs', 'with_faces', 'predict_probs',
+__all__ = ['TTA_MODES', 'PROBS_COLUMNS', 'ONNX_OPSET', 'load_run', 'ClassProbs', 'with_faces', 'model_views', 'predict_probs',
            'write_csv_atomic', 'probs_frame', 'submission_from_probs', 'predict_runs_probs', 'predict', 'load_probs',
            'ensemble_probs', 'score_submission', 'export_onnx', 'OnnxPredictor', 'predict_probs_onnx']
 
@@ -96,6 +96,13 @@ def with_faces(df: pd.DataFrame, pre: Preprocess, progress: bool = False) -> pd.
     if pre.crop != 'face' or all(c in df.columns for c in FACE_BOX): return df
     from mask_lab.faces import face_boxes
     return face_boxes(df, progress=progress)
+
+def model_views(photos, pre: Preprocess) -> list:
+    "The photos (paths, or an image table with `path` and maybe face boxes) as PIL images the way `pre` cuts them before resizing: face squares when it crops."
+    df = photos if isinstance(photos, pd.DataFrame) else pd.DataFrame({'path': [str(p) for p in ([photos] if isinstance(photos, (str, os.PathLike)) else photos)]})
+    if pre.crop != 'face': return [load_image(p) for p in df['path']]
+    df = with_faces(df, pre)
+    return [read_photo(p, box=b, margin=pre.margin) for p, b in zip(df['path'], df[FACE_BOX].to_numpy(np.float64))]
 
 def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers: int | None, tta) -> np.ndarray:
     "Apply `fn` (a CPU float batch -> (B, 18) probabilities) to every image of `df`, with optional flip TTA."
