@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from .core import GENDER_NAMES, IMAGE_STEMS, MaskLabError, age_group, encode_class, atomic_write
-from .data import PROBLEM_COLUMNS, _verify_all, summarize_problems
+from .data import PROBLEM_COLUMNS, _verify_all, summarize_problems, FACE_BOX, FACE_BOX_FILE
 
 # %% auto #0
 __all__ = ['LANDMARK_NAMES', 'DETECTOR_INSTALL', 'CANONICAL_LANDMARKS', 'FACE_OUTLINE', 'NECK_HALF_WIDTH', 'BEND_WIDTH',
            'MASK_STYLES', 'PLACEMENTS_V1', 'INCORRECT_WEIGHTS_V1', 'PATTERNS', 'PALETTES', 'RENDERERS', 'PLACEMENTS',
-           'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'PRINT_GROUNDS', 'face_detector', 'detect_landmarks',
-           'face_half_width', 'jaw', 'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet', 'dataset_sheet',
-           'read_face_labels', 'synth_dataset']
+           'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'PRINT_GROUNDS', 'face_detector', 'detect_face',
+           'detect_landmarks', 'face_half_width', 'jaw', 'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet',
+           'dataset_sheet', 'read_face_labels', 'synth_dataset']
 
 # %% ../nbs/01a_synth.ipynb #bb9ab412
 LANDMARK_NAMES = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')
@@ -31,19 +31,24 @@ def face_detector(min_face_size: int = 40):
         raise MaskLabError(f'mask synthesis needs the face detector facenet-pytorch ({e}); install it with: {DETECTOR_INSTALL}') from None
     return MTCNN(device='cpu', min_face_size=min_face_size, select_largest=True)
 
-def detect_landmarks(img: Image.Image, detector=None, pad: float = 0.3, min_score: float = 0.9) -> tuple[np.ndarray | None, str]:
-    "The 5 landmarks (`LANDMARK_NAMES`, pixels, shape 5x2) of the largest face in `img`, or `None` and the reason."
+def detect_face(img: Image.Image, detector=None, pad: float = 0.3, min_score: float = 0.9) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    "The 5 landmarks (`LANDMARK_NAMES`, pixels, 5x2) and the box (x1, y1, x2, y2) of the largest face in `img`, or `None`s and the reason."
     detector = detector or face_detector()
     img = img.convert('RGB')
     # tight crops (a face filling the frame) are missed without a margin around them
     p = int(round(pad * max(img.size)))
     boxes, scores, points = detector.detect(ImageOps.expand(img, p, fill=(0, 0, 0)), landmarks=True)
-    if boxes is None or len(boxes) == 0: return None, 'no face found'
-    score, pts = float(scores[0]), np.asarray(points[0], dtype=float) - p
-    if score < min_score: return None, f'face found with low confidence {score:.2f} < {min_score}'
+    if boxes is None or len(boxes) == 0: return None, None, 'no face found'
+    score, pts, box = float(scores[0]), np.asarray(points[0], dtype=float) - p, np.asarray(boxes[0], dtype=float) - p
+    if score < min_score: return None, None, f'face found with low confidence {score:.2f} < {min_score}'
     eyes = np.linalg.norm(pts[1] - pts[0])
-    if eyes < 12: return None, f'face too small (eyes {eyes:.0f} px apart, need 12)'
-    return pts, ''
+    if eyes < 12: return None, None, f'face too small (eyes {eyes:.0f} px apart, need 12)'
+    return pts, box, ''
+
+def detect_landmarks(img: Image.Image, detector=None, pad: float = 0.3, min_score: float = 0.9) -> tuple[np.ndarray | None, str]:
+    "The 5 landmarks (`LANDMARK_NAMES`, pixels, shape 5x2) of the largest face in `img`, or `None` and the reason."
+    pts, _, why = detect_face(img, detector, pad, min_score)
+    return pts, why
 
 # %% ../nbs/01a_synth.ipynb #890796cc
 CANONICAL_LANDMARKS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.12], [-0.82, 1.95], [0.82, 1.95]])
@@ -547,13 +552,13 @@ def _process_detector():
     "One detector per process, built on first use (each worker process builds its own)."
     return face_detector()
 
-def _render_person(job) -> tuple[str, dict | None]:
-    "Detect and render one person (in this or a worker process); returns the reason it was skipped or the photos."
+def _render_person(job) -> tuple[str, dict | None, np.ndarray | None]:
+    "Detect and render one person (in this or a worker process); returns the reason it was skipped, or the photos and the face box."
     path, seed, index, renderer = job
     with Image.open(path) as im: img = ImageOps.exif_transpose(im).convert('RGB')
-    landmarks, why = detect_landmarks(img, _process_detector())
-    if landmarks is None: return why, None
-    return '', synth_person(img, landmarks, np.random.default_rng([seed, index]), renderer)
+    landmarks, box, why = detect_face(img, _process_detector())
+    if landmarks is None: return why, None, None
+    return '', synth_person(img, landmarks, np.random.default_rng([seed, index]), renderer), box
 
 def _one_thread():
     "Worker processes already use every core: one torch thread each (the caller's own setting is left alone)."
@@ -583,23 +588,25 @@ def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, worke
         is_eval[test_idx] = True
     for split in ('train', 'eval'): (out / split / 'images').mkdir(parents=True, exist_ok=True)
     jobs = [(pathlib.Path(faces) / f, seed, i, renderer) for i, f in enumerate(df.file)]
-    train_rows, answers = [], []
+    train_rows, answers, boxes = [], [], {'train': [], 'eval': []}
     with ProcessPoolExecutor(workers, initializer=_one_thread) if workers > 1 else nullcontext() as pool:
         results = pool.map(_render_person, jobs, chunksize=8) if workers > 1 else map(_render_person, jobs)
         if progress:
             from tqdm.auto import tqdm
             results = tqdm(results, total=len(jobs), desc='synth')
-        for (why, photos), r, ev, (path, *_) in zip(results, df.itertuples(), is_eval, jobs):
+        for (why, photos, box), r, ev, (path, *_) in zip(results, df.itertuples(), is_eval, jobs):
             if photos is None: problems.append((str(path), why)); continue
             if ev:
                 for stem, img in photos.items():
                     name = _eval_name(seed, r.id, stem)
+                    boxes['eval'].append((name, *box.round(1)))
                     img.save(out / 'eval' / 'images' / name, quality=quality)
                     answers.append((name, int(encode_class(IMAGE_STEMS[stem], GENDER_NAMES.index(r.gender), age_group(r.age)))))
             else:
                 folder = f'{r.id}_{r.gender}_{r.race}_{r.age}'
                 (out / 'train' / 'images' / folder).mkdir()
                 for stem, img in photos.items(): img.save(out / 'train' / 'images' / folder / f'{stem}.jpg', quality=quality)
+                boxes['train'] += [(f'{folder}/{stem}.jpg', *box.round(1)) for stem in photos]
                 train_rows.append((r.id, r.gender, r.race, r.age, folder))
     pd.DataFrame(train_rows, columns=['id', 'gender', 'race', 'age', 'path']).to_csv(out / 'train' / 'train.csv', index=False)
     ans = pd.DataFrame(answers, columns=['ImageID', 'ans'])
@@ -607,4 +614,6 @@ def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, worke
     ans.assign(ans=0).to_csv(out / 'eval' / 'info.csv', index=False)
     ans.to_csv(out / 'eval' / 'answers.csv', index=False)
     pd.DataFrame(problems, columns=PROBLEM_COLUMNS).to_csv(out / 'synth_report.csv', index=False)
+    for split, rows in boxes.items():   # the face found on the unmasked photo, listed for every render of it (`mask_lab.data.add_listed_faces`)
+        pd.DataFrame(rows, columns=['file', *FACE_BOX]).to_csv(out / split / FACE_BOX_FILE, index=False)
     return dict(out=out, train_people=len(train_rows), eval_people=len(ans) // len(IMAGE_STEMS), skipped=len(problems))
