@@ -127,8 +127,15 @@ def _photo_key(path) -> str:
     except OSError as e: raise MaskLabError(f'{path}: cannot read image ({e.strerror})') from None
     return hashlib.sha256(f'{os.path.abspath(path)}\t{st.st_size}\t{st.st_mtime_ns}'.encode()).hexdigest()[:32]
 
+def _read_shard(f: Path) -> pd.DataFrame | None:
+    "One cache file, or None when it is unreadable or not one (its photos are then detected again)."
+    try: part = pd.read_csv(f)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError): return None
+    return part if set(['key'] + FACE_COLUMNS) <= set(part.columns) else None
+
 def _read_cache(folder: Path) -> pd.DataFrame:
-    parts = [pd.read_csv(f) for f in sorted(folder.glob('*.csv'))]
+    "Every cached detection in `folder`, indexed by photo key."
+    parts = [p for p in map(_read_shard, sorted(folder.glob('*.csv'))) if p is not None]
     if not parts: return pd.DataFrame(columns=FACE_COLUMNS, index=pd.Index([], name='key'), dtype=float)
     return pd.concat(parts).drop_duplicates('key', keep='last').set_index('key')
 
@@ -159,7 +166,7 @@ def face_boxes(df: pd.DataFrame, cache_dir=None, detector=None, progress: bool =
         new = new.drop(columns='path')
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            name = hashlib.sha256(' '.join(new.key).encode()).hexdigest()[:16]
+            name = f'{hashlib.sha256(" ".join(new.key).encode()).hexdigest()[:16]}-{os.getpid()}-{os.urandom(4).hex()}'   # one per writer
             with atomic_write(folder / f'{name}.csv') as tmp: new.to_csv(tmp, index=False)
         except OSError as e:
             raise MaskLabError(f'{folder}: cannot write the face cache ({e.strerror or e}); set MASK_LAB_CACHE to another folder') from None
