@@ -163,18 +163,22 @@ FACE_BOX_FILE = 'faces.csv'
 FACE_BOX = ['face_x1', 'face_y1', 'face_x2', 'face_y2']   # a photo's main face, in its pixels: columns of an image table
 
 def add_listed_faces(df: pd.DataFrame, base) -> pd.DataFrame:
-    "`df` with the face boxes of `base/faces.csv` (NaN for photos it does not list) when that file exists; else `df` unchanged."
+    "`df` with the face boxes of `base/faces.csv` and their `faces_found` (NaN for photos it does not list) when that file exists; else `df` unchanged."
     csv = Path(base) / FACE_BOX_FILE
     if not csv.is_file(): return df
     cols = FACE_BOX
     boxes = _read_csv(csv, ('file', *cols))
-    df = df.drop(columns=[c for c in cols if c in df.columns])
+    df = df.drop(columns=[c for c in (*cols, 'faces_found') if c in df.columns])
     try: values = boxes[cols].replace('', 'nan').astype(float)
     except ValueError as e: raise MaskLabError(f'{csv}: face boxes must be numbers ({e})') from None
     images = Path(base) / 'images'
     values.index = [os.path.normpath(images / f.strip()) for f in boxes['file']]
     values = values[~values.index.duplicated(keep='last')]
-    return pd.concat([df, values.reindex(df['path'].map(os.path.normpath)).set_axis(df.index)], axis=1)
+    out = pd.concat([df, values.reindex(df['path'].map(os.path.normpath)).set_axis(df.index)], axis=1)
+    # listed: 1 face or 0 (an empty box); not listed: unknown (NaN), so `mask_lab.faces.face_boxes` detects it
+    listed = df['path'].map(os.path.normpath).isin(values.index).to_numpy()
+    out['faces_found'] = np.where(listed, out[cols].notna().all(axis=1).astype(float), np.nan)
+    return out
 
 # %% ../nbs/02_data.ipynb #2c5b241a
 TRAIN_COLUMNS = ['person', 'folder', 'path', 'image', 'mask', 'gender', 'race', 'age', 'age_group', 'label']

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from .core import MaskLabError, atomic_write
+from .data import FACE_BOX
 from .dataset import image_cache_dir, load_image
 
 # %% auto #0
-__all__ = ['FACE_BOX', 'FACE_EYES', 'FACE_COLUMNS', 'MIN_FACE_SCORE', 'DETECT_SIDE', 'DETECT_PAD', 'CANVAS_STEP', 'CHIN_SHIFT',
+__all__ = ['FACE_EYES', 'FACE_COLUMNS', 'MIN_FACE_SCORE', 'DETECT_SIDE', 'DETECT_PAD', 'CANVAS_STEP', 'CHIN_SHIFT',
            'NO_FACE_REASON', 'main_face', 'detect_faces', 'faces_cache_dir', 'face_boxes', 'crop_box', 'crop_face',
            'no_face_report']
 
 # %% ../nbs/02a_faces.ipynb #cd915655
-FACE_BOX = ['face_x1', 'face_y1', 'face_x2', 'face_y2']
 FACE_EYES = ['face_lex', 'face_ley', 'face_rex', 'face_rey']
 FACE_COLUMNS = FACE_BOX + ['face_score', 'faces_found'] + FACE_EYES
 MIN_FACE_SCORE = 0.8   # detections below this confidence are not faces: not counted, never the main face
@@ -153,7 +153,14 @@ def face_boxes(df: pd.DataFrame, cache_dir=None, detector=None, progress: bool =
                min_score: float = MIN_FACE_SCORE) -> pd.DataFrame:
     "`df` (an image table with a `path` column) with `FACE_COLUMNS` added: each photo detected once, then read from the cache."
     if 'path' not in df: raise MaskLabError(f'face_boxes needs a table with a path column; its columns are {list(df.columns)}')
-    if all(c in df for c in FACE_BOX): return _given_faces(df)
+    if all(c in df for c in FACE_BOX):
+        # rows whose `faces_found` is missing came from a source without boxes (several sources in one table): detect those
+        known = df['faces_found'].notna() if 'faces_found' in df else pd.Series(True, index=df.index)
+        out = _given_faces(df)
+        if known.all(): return out
+        found = face_boxes(df[~known].drop(columns=[c for c in FACE_COLUMNS if c in df]), cache_dir, detector, progress, batch_size, min_score)
+        out.loc[~known, FACE_COLUMNS] = found[FACE_COLUMNS].to_numpy(np.float64)
+        return out.astype({'faces_found': 'int64'})
     detector = _detector(detector)
     folder = faces_cache_dir(cache_dir) / _settings_name(detector, min_score, DETECT_SIDE, DETECT_PAD)
     paths = list(dict.fromkeys(df['path']))
