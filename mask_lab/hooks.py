@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_hooks.ipynb #a0547598
 from __future__ import annotations
-import io, json, os, time
+import difflib, io, json, os, time
 from datetime import datetime
 from pathlib import Path
 
@@ -16,28 +16,49 @@ from .core import MaskLabError, atomic_write
 from .learner import Hook, BatchHook, EpochHook, CancelFit
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'EarlyStopping', 'LRSchedule', 'MixupHook', 'JsonlLogger', 'read_metrics', 'TextLogger', 'ProgressBar',
-           'save_atomic', 'Checkpoint']
+__all__ = ['SCHEDULES', 'monitor_mode', 'improved', 'check_monitor', 'EarlyStopping', 'LRSchedule', 'MixupHook', 'JsonlLogger',
+           'read_metrics', 'TextLogger', 'ProgressBar', 'save_atomic', 'Checkpoint']
+
+# %% ../nbs/08_hooks.ipynb #bfa88ff0
+def monitor_mode(monitor: str, mode: str | None = None) -> str:
+    "The direction of the metric `monitor`: `mode` when stated ('min' or 'max'), else 'min' for a name ending in 'loss', else 'max'."
+    if mode is None: return 'min' if monitor.endswith('loss') else 'max'
+    if mode not in ('min', 'max'): raise MaskLabError(f"mode must be 'max' or 'min', got {mode!r}")
+    return mode
+
+# %% ../nbs/08_hooks.ipynb #f6ffcb18
+def improved(value, best, mode: str, min_delta: float = 0.0) -> bool:
+    "Whether `value` beats `best` by more than `min_delta` in direction `mode`; any number beats no `best` (None)."
+    if value is None or value != value: return False
+    if best is None or best != best: return True
+    return value > best + min_delta if mode == 'max' else value < best - min_delta
+
+# %% ../nbs/08_hooks.ipynb #8802379e
+def check_monitor(monitor: str, names) -> str:
+    "`monitor`, if it is one of the metric `names`; else a `MaskLabError` that lists them."
+    names = list(names)
+    if monitor in names: return monitor
+    close = difflib.get_close_matches(monitor, names, n=1)
+    raise MaskLabError(f'unknown metric {monitor!r} to monitor' + (f'; did you mean {close[0]}?' if close else '')
+                       + f' (the metrics: {", ".join(names)})')
 
 # %% ../nbs/08_hooks.ipynb #ceb97cbc
 class EarlyStopping(EpochHook):
     "Stop when `monitor` has not improved by `min_delta` for `patience` epochs."
     order = 80
-    def __init__(self, monitor: str = 'macro_f1', patience: int = 3, mode: str = 'max', min_delta: float = 0.0):
-        if mode not in ('max', 'min'): raise MaskLabError(f"mode must be 'max' or 'min', got {mode!r}")
-        self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
+    def __init__(self, monitor: str = 'macro_f1', patience: int = 3, mode: str | None = None, min_delta: float = 0.0):
+        self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, monitor_mode(monitor, mode), min_delta
         self.best, self.wait = None, 0
 
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
     def load_state_dict(self, d): self.best, self.wait = d['best'], d['wait']
+    def before_fit(self, learn): check_monitor(self.monitor, learn.metric_names)
     def before_epoch(self, learn):
         if self.wait >= self.patience: raise CancelFit()  # a resumed run that had already stopped
 
     def after_epoch(self, learn):
-        if self.monitor not in learn.metrics: raise MaskLabError(f'unknown metric {self.monitor!r}; have {", ".join(learn.metrics)}')
-        value = learn.metrics[self.monitor]
-        better = self.best is None or (value > self.best + self.min_delta if self.mode == 'max' else value < self.best - self.min_delta)
-        if better: self.best, self.wait = value, 0
+        value = learn.metrics[check_monitor(self.monitor, learn.metrics)]
+        if improved(value, self.best, self.mode, self.min_delta): self.best, self.wait = value, 0
         else:
             self.wait += 1
             if self.wait >= self.patience: raise CancelFit()
@@ -49,14 +70,15 @@ class LRSchedule(Hook):
     "A timm learning-rate schedule ('cosine', 'step', 'plateau'), stepped per update or per epoch."
     order = 20
     def __init__(self, name: str = 'cosine', warmup_epochs: float = 0.0, min_lr: float = 1e-6, decay_epochs: float = 1,
-                 decay_rate: float = 0.5, patience_epochs: int = 2, monitor: str = 'macro_f1'):
+                 decay_rate: float = 0.5, patience_epochs: int = 2, monitor: str = 'macro_f1', mode: str | None = None):
         if name not in SCHEDULES: raise MaskLabError(f'unknown schedule {name!r}; choose one of {", ".join(SCHEDULES)}')
-        self.name, self.warmup_epochs, self.min_lr, self.monitor = name, warmup_epochs, min_lr, monitor
+        self.name, self.warmup_epochs, self.min_lr, self.monitor, self.mode = name, warmup_epochs, min_lr, monitor, monitor_mode(monitor, mode)
         self.decay_epochs, self.decay_rate, self.patience_epochs = decay_epochs, decay_rate, patience_epochs
-        self.sched, self.n_updates, self._saved = None, 0, None
+        self.sched, self.n_updates, self._saved, self.best, self.n_improved = None, 0, None, None, 0
 
     def before_fit(self, learn):
         if self.name == 'constant': return
+        if self.name == 'plateau': check_monitor(self.monitor, learn.metric_names)
         from timm.scheduler import create_scheduler_v2
         per_epoch = self.name == 'cosine'
         lrs = [g['lr'] for g in learn.opt.param_groups]
@@ -74,10 +96,18 @@ class LRSchedule(Hook):
         if self.sched is not None: self.sched.step_update(self.n_updates)
 
     def after_epoch(self, learn):
-        if self.sched is not None: self.sched.step(learn.epoch + 1, learn.metrics.get(self.monitor))
+        if self.sched is None: return
+        metric = None
+        if self.name == 'plateau':  # timm sees the count of improvements (see above)
+            value = learn.metrics[check_monitor(self.monitor, learn.metrics)]
+            if improved(value, self.best, self.mode): self.best, self.n_improved = value, self.n_improved + 1
+            metric = self.n_improved
+        self.sched.step(learn.epoch + 1, metric)
 
-    def state_dict(self): return {'n_updates': self.n_updates, 'sched': self.sched.state_dict() if self.sched else None}
-    def load_state_dict(self, d): self.n_updates, self._saved = d['n_updates'], d['sched']
+    def state_dict(self): return {'n_updates': self.n_updates, 'sched': self.sched.state_dict() if self.sched else None,
+                                  'best': self.best, 'n_improved': self.n_improved}
+    def load_state_dict(self, d):
+        self.n_updates, self._saved, self.best, self.n_improved = d['n_updates'], d['sched'], d.get('best'), d.get('n_improved', 0)
 
 # %% ../nbs/08_hooks.ipynb #5e5ba148
 class MixupHook(Hook):
@@ -103,7 +133,7 @@ class JsonlLogger(BatchHook, EpochHook):
     def load_state_dict(self, d): self.offset = d['offset']
     def _write(self, record): self.file.write(json.dumps(record) + '\n')
     def after_batch(self, learn):
-        if hasattr(learn, 'loss'):
+        if learn.loss is not None:  # None: the batch was cancelled before its loss
             self._write({'kind': 'batch', 'epoch': learn.epoch, 'step': learn.step, 'loss': learn.loss.item(),
                          'lr': learn.opt.param_groups[0]['lr'], 'time': time.time()})
     def after_epoch(self, learn): self._write({'kind': 'epoch', **learn.metrics, 'time': time.time()})
@@ -147,7 +177,7 @@ class ProgressBar(BatchHook):
         self.bar = tqdm(total=len(learn.train_dl), desc=f'epoch {learn.epoch + 1}', leave=False, disable=None)  # off when not a terminal
     def after_batch(self, learn):
         self.bar.update(1)
-        if hasattr(learn, 'loss'): self.bar.set_postfix(loss=f'{learn.loss.item():.3f}', refresh=False)
+        if learn.loss is not None: self.bar.set_postfix(loss=f'{learn.loss.item():.3f}', refresh=False)
     def after_epoch(self, learn): self.bar.close()
 
 # %% ../nbs/08_hooks.ipynb #d7a7b225
@@ -158,13 +188,13 @@ def save_atomic(obj, path):
 class Checkpoint(EpochHook):
     "Save `last.pt` (with the training state) every epoch, `best.pt` when `monitor` improves, `epoch_N.pt` every `every` epochs."
     order = 95
-    def __init__(self, folder, config: dict, monitor: str = 'macro_f1', mode: str = 'max', every: int | None = None):
-        if mode not in ('max', 'min'): raise MaskLabError(f"mode must be 'max' or 'min', got {mode!r}")
-        self.folder, self.config, self.monitor, self.mode, self.every = Path(folder), config, monitor, mode, every
+    def __init__(self, folder, config: dict, monitor: str = 'macro_f1', mode: str | None = None, every: int | None = None):
+        self.folder, self.config, self.monitor, self.mode, self.every = Path(folder), config, monitor, monitor_mode(monitor, mode), every
         self.best, self.best_epoch = None, None
     def state_dict(self): return {'best': self.best, 'best_epoch': self.best_epoch}
     def load_state_dict(self, d): self.best, self.best_epoch = d['best'], d['best_epoch']
     def before_fit(self, learn):
+        check_monitor(self.monitor, learn.metric_names)
         if learn.is_main: self.folder.mkdir(parents=True, exist_ok=True)
         self.saved_epoch, self._start = (learn.history[-1]['epoch'] if learn.history else None), None
         if not learn.history:  # the state to resume from if the first epoch is interrupted
@@ -180,15 +210,13 @@ class Checkpoint(EpochHook):
             self.saved_epoch, self._start = -1, None
 
     def after_epoch(self, learn):
-        value = learn.metrics[self.monitor]
-        if self.best is None or (value > self.best if self.mode == 'max' else value < self.best):
-            self.best, self.best_epoch = value, learn.epoch
-            improved = True
-        else: improved = False
+        value = learn.metrics[check_monitor(self.monitor, learn.metrics)]
+        better = improved(value, self.best, self.mode)
+        if better: self.best, self.best_epoch = value, learn.epoch
         ckpt = {'model': learn.model.state_dict(), 'config': self.config, 'epoch': learn.epoch, 'metrics': learn.metrics}
         state = learn.training_state()  # on every process: with several, it gathers their random generators
         if not learn.is_main: return
-        if improved: save_atomic(ckpt, self.folder / 'best.pt')
+        if better: save_atomic(ckpt, self.folder / 'best.pt')
         if self.every and (learn.epoch + 1) % self.every == 0: save_atomic(ckpt, self.folder / f'epoch_{learn.epoch + 1}.pt')
         save_atomic({**ckpt, 'training_state': state}, self.folder / 'last.pt')
         self.saved_epoch, self._start = learn.epoch, None

@@ -18,17 +18,24 @@ from .model import class_log_probs
 from .losses import make_loss
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'CancelBatch', 'CancelEpoch', 'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook',
-           'OptimHook', 'classification_metrics', 'make_optimizer', 'default_device', 'prefers_channels_last',
+__all__ = ['EVENT_CANCELS', 'CLOSING_EVENTS', 'LEARNER_METRICS', 'OPTIMIZERS', 'Cancel', 'CancelBatch', 'CancelEpoch',
+           'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook', 'OptimHook', 'optim_hook',
+           'classification_metrics', 'metric_names', 'make_optimizer', 'default_device', 'prefers_channels_last',
            'rng_states', 'set_rng_states', 'dist_info', 'all_gather', 'Learner']
 
 # %% ../nbs/07_learner.ipynb #9cec38e3
-class CancelBatch(Exception):
-    "Raised by a hook to skip the rest of the current batch."
-class CancelEpoch(Exception):
-    "Raised by a hook to end the current epoch (validation and `after_epoch` still run)."
-class CancelFit(Exception):
-    "Raised by a hook to stop training; `after_fit` still runs."
+class Cancel(Exception):
+    "Base of the three cancels a hook may raise; `level` orders them: a batch, an epoch's training, the run."
+    level = -1
+class CancelBatch(Cancel):
+    "Raised by a hook to end the current training batch (`after_batch` still runs)."
+    level = 0
+class CancelEpoch(Cancel):
+    "Raised by a hook to end the training part of the current epoch (validation and `after_epoch` still run)."
+    level = 1
+class CancelFit(Cancel):
+    "Raised by a hook to end the run once the current epoch's hooks have run; `after_fit` still runs."
+    level = 2
 
 class NonFiniteLoss(MaskLabError):
     "The training loss became NaN or infinite; the run stops and earlier checkpoints are kept."
@@ -46,13 +53,30 @@ class EpochHook(Hook):
     "A hook that acts after every epoch (epoch logging, checkpoints, stop conditions)."
     def after_epoch(self, learn): pass
 
+# %% ../nbs/07_learner.ipynb #19f222a4
+_BATCH_CANCELS = (CancelBatch, CancelEpoch, CancelFit)
+EVENT_CANCELS = {
+    'before_fit': (CancelFit,), 'before_epoch': (CancelEpoch, CancelFit),
+    **{e: _BATCH_CANCELS for e in ('before_batch', 'after_pred', 'after_loss', 'before_step', 'after_step', 'after_batch')},
+    'after_validate': (CancelEpoch, CancelFit), 'after_epoch': (CancelEpoch, CancelFit),
+    **{e: () for e in ('after_cancel_batch', 'after_cancel_epoch', 'after_cancel_fit', 'after_interrupt', 'after_fit')}}
+CLOSING_EVENTS = ('after_batch', 'after_validate', 'after_epoch')  # every hook runs before a cancel takes effect
+
 # %% ../nbs/07_learner.ipynb #cbdf56da
 class OptimHook(Hook):
     "Computes the loss and updates the weights; subclass and override a method to change either."
     order = 0
-    def __init__(self, loss_fn=None, accumulate: int = 1, clip_grad: float | None = None):
-        self.loss_fn, self.accumulate, self.clip_grad = loss_fn, int(accumulate), clip_grad
+    def __init__(self, loss_fn=None, accumulate: int | None = None, clip_grad: float | None = None):
+        self.given = {k for k, v in (('loss_fn', loss_fn), ('accumulate', accumulate), ('clip_grad', clip_grad)) if v is not None}
+        self.loss_fn, self.accumulate, self.clip_grad = loss_fn, 1 if accumulate is None else int(accumulate), clip_grad
         if self.accumulate < 1: raise MaskLabError(f'accumulate must be >= 1, got {accumulate}')
+
+    def configure(self, loss_fn=None, accumulate: int = 1, clip_grad: float | None = None) -> OptimHook:
+        "Take a run's `loss_fn`, `accumulate` and `clip_grad` for each of them this hook was not given; returns the hook."
+        given = getattr(self, 'given', set())  # a subclass that skipped `__init__` states nothing
+        for k, v in (('loss_fn', loss_fn), ('accumulate', int(accumulate)), ('clip_grad', clip_grad)):
+            if k not in given: setattr(self, k, v)
+        return self
 
     def before_fit(self, learn): self.loss = self.loss_fn or make_loss('ce', learn.layout)
     def compute_loss(self, learn) -> torch.Tensor: return self.loss(learn.preds, learn.yb)
@@ -67,6 +91,14 @@ class OptimHook(Hook):
         learn.scaler.update()
         learn.opt.zero_grad(set_to_none=True)
 
+# %% ../nbs/07_learner.ipynb #36401d52
+def optim_hook(hooks) -> OptimHook | None:
+    "The one `OptimHook` among `hooks`, or None; more than one is a `MaskLabError`."
+    found = [h for h in hooks if isinstance(h, OptimHook)]
+    if len(found) > 1:
+        raise MaskLabError(f'{len(found)} OptimHooks given ({", ".join(map(repr, found))}): pass one, it replaces the default')
+    return found[0] if found else None
+
 # %% ../nbs/07_learner.ipynb #7c5fd856
 def classification_metrics(y_true, y_pred) -> dict:
     "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy."
@@ -75,6 +107,14 @@ def classification_metrics(y_true, y_pred) -> dict:
     for head, t, p in zip(('mask', 'gender', 'age'), decode_class(y_true), decode_class(y_pred)):
         out[f'{head}_f1'] = f1_score(t, p, average='macro')
     return {k: float(v) for k, v in out.items()}
+
+# %% ../nbs/07_learner.ipynb #22e606b7
+LEARNER_METRICS = ('valid_loss', 'macro_f1', 'accuracy', 'mask_f1', 'gender_f1', 'age_f1', 'epoch', 'train_loss', 'lr', 'seconds')
+
+def metric_names(hooks=()) -> tuple[str, ...]:
+    "The names in an epoch's `metrics`: the learner's (`LEARNER_METRICS`), then those `hooks` list in their `metric_names`."
+    extra = [n for h in hooks for n in getattr(h, 'metric_names', ())]
+    return LEARNER_METRICS + tuple(dict.fromkeys(n for n in extra if n not in LEARNER_METRICS))
 
 # %% ../nbs/07_learner.ipynb #d8d29fb8
 OPTIMIZERS = ('adamw', 'adam', 'sgd')
@@ -141,10 +181,11 @@ class Learner:
         self.amp = self.device.type == 'cuda' if amp is None else bool(amp)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp and self.device.type == 'cuda')
         hooks = list(hooks)
-        if not any(isinstance(h, OptimHook) for h in hooks): hooks.append(OptimHook())
+        if optim_hook(hooks) is None: hooks.append(OptimHook())
         self.hooks = sorted(hooks, key=lambda h: h.order)
-        self.optim = next(h for h in self.hooks if isinstance(h, OptimHook))
+        self.optim = optim_hook(self.hooks)
         self.history, self.metrics, self.step, self.epoch, self.n_epochs = [], {}, 0, 0, 0
+        self.loss, self.batch_idx, self.n_batches, self.n_done = None, 0, 0, 0
         self.rank, self.world_size = dist_info()
         self.ddp = None  # the DistributedDataParallel wrapper, with several processes
         if self.world_size > 1:
@@ -157,15 +198,48 @@ class Learner:
         "True in the process that writes files: process 0 of several, or the only one."
         return self.rank == 0
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        "The names each epoch's `metrics` will hold (see `metric_names`)."
+        return metric_names(self.hooks)
+
     def __call__(self, event: str):
-        stop = None
+        "Call `event` on every hook in order; a cancel is checked against `EVENT_CANCELS` and, in a closing event, waits for the other hooks."
+        pending = None
         for h in self.hooks:
             f = getattr(h, event, None)
             if f is None: continue
-            if event != 'after_epoch': f(self); continue
             try: f(self)
-            except CancelFit as e: stop = e  # let the other hooks log and save this epoch first
-        if stop is not None: raise stop
+            except Cancel as e:
+                allowed = EVENT_CANCELS.get(event, ())
+                if not isinstance(e, allowed):
+                    may = ', '.join(c.__name__ for c in allowed) or 'no cancel'
+                    raise MaskLabError(f'hook {h!r} raised {type(e).__name__} in {event}, where {may} may be raised '
+                                       '(see the cancel table in mask_lab.learner)') from e
+                if event not in CLOSING_EVENTS: raise
+                if pending is None or e.level > pending.level: pending = e  # the other hooks log and save first
+        if pending is not None: raise pending
+
+    def _with_events(self, f, name: str, ex: type, then=None, final: bool = False):
+        "`before_<name>`, `f()`, `after_cancel_<name>` if `ex` ended them, `then()`, `after_<name>` (also after an error with `final`)."
+        pending, cancelled = None, False
+        try:
+            self(f'before_{name}')  # a larger cancel here passes straight on: this part has not started
+            try: f()
+            except ex: cancelled = True
+            except Cancel as e: pending = e  # a larger one: finish this part, then pass it on
+        except ex: cancelled = True
+        except BaseException:
+            if final: self(f'after_{name}')
+            raise
+        if cancelled: self(f'after_cancel_{name}')
+        for closing in (then, lambda: self(f'after_{name}')):
+            if closing is None: continue
+            try: closing()
+            except ex: pass  # this part is ending anyway
+            except Cancel as e:
+                if pending is None or e.level > pending.level: pending = e
+        if pending is not None: raise pending
 
     def autocast(self):
         "Mixed-precision context for forward passes (float16 on CUDA, bfloat16 elsewhere), or nothing."
@@ -176,17 +250,20 @@ class Learner:
         "Train until `n_epochs` epochs are done (counting those in `history`), validating after each; returns `history`."
         self.n_epochs, self.interrupted, self.n_done, self._stop = n_epochs, None, 0, False
         with self._sigint_stops():
-            try:
-                self('before_fit')
-                for self.epoch in range(len(self.history), n_epochs):
-                    self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
-                    self._do_epoch()
-            except CancelFit: pass
-            except KeyboardInterrupt:
-                self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
-                self('after_interrupt')
-            finally: self('after_fit')
+            self._with_events(self._do_fit, 'fit', CancelFit, final=True)
         return self.history
+
+    def _do_fit(self):
+        try:
+            for self.epoch in range(len(self.history), self.n_epochs):
+                self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
+                self._epoch_start, self.train_losses, self.n_batches, self.n_done = time.perf_counter(), [], len(self.train_dl), 0
+                sampler = getattr(self.train_dl, 'sampler', None)
+                if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
+                self._with_events(self._do_train, 'epoch', CancelEpoch, then=self._do_validate)
+        except KeyboardInterrupt:
+            self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
+            self('after_interrupt')
 
     def _check_stop(self):
         if self._stop: raise KeyboardInterrupt()
@@ -207,47 +284,41 @@ class Learner:
         try: yield
         finally: signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    def _do_epoch(self):
-        start, self.train_losses = time.perf_counter(), []
-        sampler = getattr(self.train_dl, 'sampler', None)
-        if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
-        self('before_epoch')
-        try: self._train_epoch()
-        except CancelEpoch: pass
+    def _do_train(self):
+        "The training part of an epoch."
+        self.model.train()
+        for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
+            self.xb, self.yb, self.loss = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), None
+            self._with_events(self._do_batch, 'batch', CancelBatch, then=self._count_batch)
+            self.n_done += 1
+            self._check_stop()
+
+    def _do_batch(self):
+        # with several processes, batches that only accumulate gradients skip DDP's all-reduce
+        sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
+        with sync:
+            with self.autocast():
+                self.preds = self.train_model(self.xb); self('after_pred')
+                self.loss = self.optim.compute_loss(self)
+            self('after_loss')
+            if not torch.isfinite(self.loss).all():
+                raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
+                                    'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
+            self.optim.backward(self)
+        if self.optim.should_step(self):
+            self('before_step'); self.optim.step(self); self('after_step')
+        self.train_losses.append(self.loss.item())
+
+    def _count_batch(self): self.step += 1  # every batch counts, a cancelled one too
+
+    def _do_validate(self):
+        "An epoch's validation and `after_validate`, also when its training part was cancelled; the epoch joins `history`."
         self.metrics = self.validate()
         losses = np.concatenate([np.asarray(l, dtype=float) for l in all_gather(self.train_losses)]) if self.ddp is not None else self.train_losses
         self.metrics.update(epoch=self.epoch, train_loss=float(np.mean(losses)) if len(losses) else float('nan'),
-                            lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - start)
-        self('after_validate')
-        self.history.append(dict(self.metrics))
-        self('after_epoch')
-
-    def _train_epoch(self):
-        self.model.train()
-        self.n_batches, self.n_done = len(self.train_dl), 0
-        for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
-            self.xb, self.yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-            try:
-                self('before_batch')
-                # with several processes, batches that only accumulate gradients skip DDP's all-reduce
-                sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
-                with sync:
-                    with self.autocast():
-                        self.preds = self.train_model(self.xb); self('after_pred')
-                        self.loss = self.optim.compute_loss(self)
-                    self('after_loss')
-                    if not torch.isfinite(self.loss).all():
-                        raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
-                                            'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
-                    self.optim.backward(self)
-                if self.optim.should_step(self):
-                    self('before_step'); self.optim.step(self); self('after_step')
-                self.train_losses.append(self.loss.item())
-            except CancelBatch: pass
-            self.step += 1
-            self('after_batch')
-            self.n_done += 1
-            self._check_stop()
+                            lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - self._epoch_start)
+        try: self('after_validate')
+        finally: self.history.append(dict(self.metrics))
 
     @torch.inference_mode()
     def get_preds(self, dl) -> tuple[np.ndarray, np.ndarray]:
