@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_learner.ipynb #341e3131
 from __future__ import annotations
-import random, signal, sys, threading, time
+import signal, sys, threading, time
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -16,12 +16,12 @@ from sklearn.metrics import f1_score
 from .core import MaskLabError, decode_class
 from .model import class_log_probs
 from .losses import make_loss
+from .runtime import default_device, prefers_channels_last, rng_states, set_rng_states, dist_info, all_gather
 
 # %% auto #0
 __all__ = ['EVENT_CANCELS', 'CLOSING_EVENTS', 'LEARNER_METRICS', 'OPTIMIZERS', 'Cancel', 'CancelBatch', 'CancelEpoch',
            'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook', 'OptimHook', 'optim_hook',
-           'classification_metrics', 'metric_names', 'make_optimizer', 'default_device', 'prefers_channels_last',
-           'rng_states', 'set_rng_states', 'dist_info', 'all_gather', 'Learner']
+           'classification_metrics', 'metric_names', 'make_optimizer', 'Learner']
 
 # %% ../nbs/07_learner.ipynb #9cec38e3
 class Cancel(Exception):
@@ -126,49 +126,6 @@ def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float = 0.
     if name == 'adam': return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
     raise MaskLabError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
-
-# %% ../nbs/07_learner.ipynb #c1982aa5
-def default_device() -> torch.device:
-    "CUDA when present, else Apple's MPS, else the CPU."
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
-    return torch.device('cpu')
-
-def prefers_channels_last(device) -> bool:
-    "Whether convolutions on `device` run faster channels-last: on the CPU (oneDNN) and CUDA, not on MPS."
-    return torch.device(device).type in ('cpu', 'cuda')
-
-def rng_states(generator: torch.Generator | None = None) -> dict:
-    "The states of Python's, NumPy's and torch's random generators (and of a loader's `generator`)."
-    # NumPy's state is stored as tensors and plain values so that `torch.load(weights_only=True)` can read checkpoints.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    s = {'python': random.getstate(), 'numpy': (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-         'torch': torch.get_rng_state()}
-    if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
-    if generator is not None: s['loader'] = generator.get_state()
-    return s
-
-def set_rng_states(s: dict, generator: torch.Generator | None = None):
-    "Restore states saved by `rng_states`."
-    kind, keys, pos, has_gauss, gauss = s['numpy']
-    random.setstate(s['python']); np.random.set_state((kind, np.asarray(keys).astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(s['torch'])
-    if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-    if generator is not None and 'loader' in s: generator.set_state(s['loader'])
-
-# %% ../nbs/07_learner.ipynb #229be0d2
-def dist_info() -> tuple[int, int]:
-    "(rank, world size) of the initialised process group, or (0, 1) without one."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def all_gather(obj) -> list:
-    "Every process's `obj` (any picklable object), in rank order; `[obj]` without a process group."
-    rank, world = dist_info()
-    if world == 1: return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
 
 # %% ../nbs/07_learner.ipynb #0cdd4e10
 class Learner:

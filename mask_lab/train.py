@@ -22,8 +22,8 @@ from .data import load_train, add_person_folds
 from .dataset import Preprocess, make_loader, FaceLoader, loader_error, ON_BAD_IMAGE
 from .model import create_model, check_model_name, freeze_stages, stage_names
 from .losses import make_loss, class_weights_from_labels
-from .learner import (Learner, OptimHook, optim_hook, metric_names, default_device, prefers_channels_last, make_optimizer,
-                              OPTIMIZERS, dist_info)
+from .runtime import default_device, prefers_channels_last, dist_info
+from .learner import Learner, OptimHook, optim_hook, metric_names, make_optimizer, OPTIMIZERS
 from .hooks import (JsonlLogger, TextLogger, ProgressBar, Checkpoint, EarlyStopping, LRSchedule, MixupHook,
                             SCHEDULES, read_metrics, check_monitor)
 
