@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
+from fastcore.basics import patch
 
 from .core import MaskLabError, decode_class
 from .model import class_log_probs
@@ -127,7 +128,7 @@ def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float = 0.
     if name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
     raise MaskLabError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
 
-# %% ../nbs/07_learner.ipynb #0cdd4e10
+# %% ../nbs/07_learner.ipynb #8e864925
 class Learner:
     "Runs the one training loop over `model` and the loaders, calling `hooks` at each event."
     def __init__(self, model, train_dl, valid_dl, hooks=(), opt=None, lr: float = 1e-3, device=None, amp: bool | None = None):
@@ -141,7 +142,7 @@ class Learner:
         if optim_hook(hooks) is None: hooks.append(OptimHook())
         self.hooks = sorted(hooks, key=lambda h: h.order)
         self.optim = optim_hook(self.hooks)
-        self.history, self.metrics, self.step, self.epoch, self.n_epochs = [], {}, 0, 0, 0
+        self.history, self.metrics, self.step, self.epoch, self.n_epochs, self._stop = [], {}, 0, 0, 0, False
         self.loss, self.batch_idx, self.n_batches, self.n_done = None, 0, 0, 0
         self.rank, self.world_size = dist_info()
         self.ddp = None  # the DistributedDataParallel wrapper, with several processes
@@ -177,149 +178,179 @@ class Learner:
                 if pending is None or e.level > pending.level: pending = e  # the other hooks log and save first
         if pending is not None: raise pending
 
-    def _with_events(self, f, name: str, ex: type, then=None, final: bool = False):
-        "`before_<name>`, `f()`, `after_cancel_<name>` if `ex` ended them, `then()`, `after_<name>` (also after an error with `final`)."
-        pending, cancelled = None, False
-        try:
-            self(f'before_{name}')  # a larger cancel here passes straight on: this part has not started
-            try: f()
-            except ex: cancelled = True
-            except Cancel as e: pending = e  # a larger one: finish this part, then pass it on
+# %% ../nbs/07_learner.ipynb #a9283578
+@patch
+def _with_events(self: Learner, f, name: str, ex: type, then=None, final: bool = False):
+    "`before_<name>`, `f()`, `after_cancel_<name>` if `ex` ended them, `then()`, `after_<name>` (also after an error with `final`)."
+    pending, cancelled = None, False
+    try:
+        self(f'before_{name}')  # a larger cancel here passes straight on: this part has not started
+        try: f()
         except ex: cancelled = True
-        except BaseException:
-            if final: self(f'after_{name}')
-            raise
-        if cancelled: self(f'after_cancel_{name}')
-        for closing in (then, lambda: self(f'after_{name}')):
-            if closing is None: continue
-            try: closing()
-            except ex: pass  # this part is ending anyway
-            except Cancel as e:
-                if pending is None or e.level > pending.level: pending = e
-        if pending is not None: raise pending
+        except Cancel as e: pending = e  # a larger one: finish this part, then pass it on
+    except ex: cancelled = True
+    except BaseException:
+        if final: self(f'after_{name}')
+        raise
+    if cancelled: self(f'after_cancel_{name}')
+    for closing in (then, lambda: self(f'after_{name}')):
+        if closing is None: continue
+        try: closing()
+        except ex: pass  # this part is ending anyway
+        except Cancel as e:
+            if pending is None or e.level > pending.level: pending = e
+    if pending is not None: raise pending
 
-    def autocast(self):
-        "Mixed-precision context for forward passes (float16 on CUDA, bfloat16 elsewhere), or nothing."
-        if not self.amp: return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == 'cuda' else torch.bfloat16)
+# %% ../nbs/07_learner.ipynb #0cf8c52d
+@patch
+def autocast(self: Learner):
+    "Mixed-precision context for forward passes (float16 on CUDA, bfloat16 elsewhere), or nothing."
+    if not self.amp: return nullcontext()
+    return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == 'cuda' else torch.bfloat16)
 
-    def fit(self, n_epochs: int) -> list[dict]:
-        "Train until `n_epochs` epochs are done (counting those in `history`), validating after each; returns `history`."
-        self.n_epochs, self.interrupted, self.n_done, self._stop = n_epochs, None, 0, False
-        with self._sigint_stops():
-            self._with_events(self._do_fit, 'fit', CancelFit, final=True)
-        return self.history
+# %% ../nbs/07_learner.ipynb #09b544d4
+@patch
+@torch.inference_mode()
+def get_preds(self: Learner, dl) -> tuple[np.ndarray, np.ndarray]:
+    "18-class probabilities and labels for every item of `dl`, in order."
+    self.model.eval()
+    probs, ys = [], []
+    for xb, yb in dl:
+        with self.autocast(): logits = self.model(xb.to(self.device, non_blocking=True))
+        probs.append(class_log_probs(logits.float(), self.layout).exp().cpu()); ys.append(yb)
+    return torch.cat(probs).numpy(), torch.cat(ys).numpy()
 
-    def _do_fit(self):
-        try:
-            for self.epoch in range(len(self.history), self.n_epochs):
-                self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
-                self._epoch_start, self.train_losses, self.n_batches, self.n_done = time.perf_counter(), [], len(self.train_dl), 0
-                sampler = getattr(self.train_dl, 'sampler', None)
-                if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
-                self._with_events(self._do_train, 'epoch', CancelEpoch, then=self._do_validate)
-        except KeyboardInterrupt:
-            self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
-            self('after_interrupt')
+# %% ../nbs/07_learner.ipynb #c16a4f47
+@patch
+def validate(self: Learner) -> dict:
+    "Loss and classification metrics on the validation loader (with several processes: on all their shards together)."
+    if self.ddp is not None:
+        for b in self.model.buffers(): dist.broadcast(b, 0)  # score process 0's batch-norm statistics everywhere
+    probs, ys = self.get_preds(self.valid_dl)
+    if self.ddp is not None:
+        parts = all_gather((probs, ys))
+        probs, ys = np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
+    loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
+    return {'valid_loss': loss, **classification_metrics(ys, probs.argmax(1))}
 
-    def _check_stop(self):
+# %% ../nbs/07_learner.ipynb #c1fdf9c0
+@patch
+def _do_batch(self: Learner):
+    # with several processes, batches that only accumulate gradients skip DDP's all-reduce
+    sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
+    with sync:
+        with self.autocast():
+            self.preds = self.train_model(self.xb); self('after_pred')
+            self.loss = self.optim.compute_loss(self)
+        self('after_loss')
+        if not torch.isfinite(self.loss).all():
+            raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
+                                'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
+        self.optim.backward(self)
+    if self.optim.should_step(self):
+        self('before_step'); self.optim.step(self); self('after_step')
+    self.train_losses.append(self.loss.item())
+
+# %% ../nbs/07_learner.ipynb #d26c7309
+@patch
+def _count_batch(self: Learner): self.step += 1  # every batch counts, a cancelled one too
+
+# %% ../nbs/07_learner.ipynb #1b826f40
+@patch
+def _check_stop(self: Learner):
+    if self._stop: raise KeyboardInterrupt()
+
+# %% ../nbs/07_learner.ipynb #b1fb48da
+@patch
+def _do_train(self: Learner):
+    "The training part of an epoch."
+    self.model.train()
+    for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
+        self.xb, self.yb, self.loss = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), None
+        self._with_events(self._do_batch, 'batch', CancelBatch, then=self._count_batch)
+        self.n_done += 1
+        self._check_stop()
+
+# %% ../nbs/07_learner.ipynb #ae3d1ad7
+@patch
+def _do_validate(self: Learner):
+    "An epoch's validation and `after_validate`, also when its training part was cancelled; the epoch joins `history`."
+    self.metrics = self.validate()
+    losses = np.concatenate([np.asarray(l, dtype=float) for l in all_gather(self.train_losses)]) if self.ddp is not None else self.train_losses
+    self.metrics.update(epoch=self.epoch, train_loss=float(np.mean(losses)) if len(losses) else float('nan'),
+                        lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - self._epoch_start)
+    try: self('after_validate')
+    finally: self.history.append(dict(self.metrics))
+
+# %% ../nbs/07_learner.ipynb #45233c3b
+@patch
+@contextmanager
+def _sigint_stops(self: Learner):
+    "While fitting, the first Ctrl-C asks to stop after the current batch; a second one stops at once."
+    # Only where Python's own handler is in place (the main thread of a terminal or a notebook kernel), and in a
+    # single process: processes of a group must stop at the same batch, which a local flag cannot promise.
+    if (threading.current_thread() is not threading.main_thread() or self.world_size > 1
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield; return
+    def handler(signum, frame):
         if self._stop: raise KeyboardInterrupt()
+        self._stop = True
+        print('stopping after this batch (press Ctrl-C again to stop at once)', file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, handler)
+    try: yield
+    finally: signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    @contextmanager
-    def _sigint_stops(self):
-        "While fitting, the first Ctrl-C asks to stop after the current batch; a second one stops at once."
-        # Only where Python's own handler is in place (the main thread of a terminal or a notebook kernel), and in a
-        # single process: processes of a group must stop at the same batch, which a local flag cannot promise.
-        if (threading.current_thread() is not threading.main_thread() or self.world_size > 1
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-            yield; return
-        def handler(signum, frame):
-            if self._stop: raise KeyboardInterrupt()
-            self._stop = True
-            print('stopping after this batch (press Ctrl-C again to stop at once)', file=sys.stderr, flush=True)
-        signal.signal(signal.SIGINT, handler)
-        try: yield
-        finally: signal.signal(signal.SIGINT, signal.default_int_handler)
+# %% ../nbs/07_learner.ipynb #e35291d8
+@patch
+def _do_fit(self: Learner):
+    try:
+        for self.epoch in range(len(self.history), self.n_epochs):
+            self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
+            self._epoch_start, self.train_losses, self.n_batches, self.n_done = time.perf_counter(), [], len(self.train_dl), 0
+            sampler = getattr(self.train_dl, 'sampler', None)
+            if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
+            self._with_events(self._do_train, 'epoch', CancelEpoch, then=self._do_validate)
+    except KeyboardInterrupt:
+        self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
+        self('after_interrupt')
 
-    def _do_train(self):
-        "The training part of an epoch."
-        self.model.train()
-        for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
-            self.xb, self.yb, self.loss = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), None
-            self._with_events(self._do_batch, 'batch', CancelBatch, then=self._count_batch)
-            self.n_done += 1
-            self._check_stop()
+# %% ../nbs/07_learner.ipynb #9fae65ec
+@patch
+def fit(self: Learner, n_epochs: int) -> list[dict]:
+    "Train until `n_epochs` epochs are done (counting those in `history`), validating after each; returns `history`."
+    self.n_epochs, self.interrupted, self.n_done, self._stop = n_epochs, None, 0, False
+    with self._sigint_stops():
+        self._with_events(self._do_fit, 'fit', CancelFit, final=True)
+    return self.history
 
-    def _do_batch(self):
-        # with several processes, batches that only accumulate gradients skip DDP's all-reduce
-        sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
-        with sync:
-            with self.autocast():
-                self.preds = self.train_model(self.xb); self('after_pred')
-                self.loss = self.optim.compute_loss(self)
-            self('after_loss')
-            if not torch.isfinite(self.loss).all():
-                raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
-                                    'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
-            self.optim.backward(self)
-        if self.optim.should_step(self):
-            self('before_step'); self.optim.step(self); self('after_step')
-        self.train_losses.append(self.loss.item())
+# %% ../nbs/07_learner.ipynb #22f2df66
+@patch
+def _hook_keys(self: Learner):
+    seen = {}
+    for h in self.hooks:
+        name = type(h).__name__; seen[name] = seen.get(name, -1) + 1
+        yield (name if not seen[name] else f'{name}_{seen[name]}'), h
 
-    def _count_batch(self): self.step += 1  # every batch counts, a cancelled one too
+# %% ../nbs/07_learner.ipynb #e719cb5e
+@patch
+def training_state(self: Learner) -> dict:
+    "All that a resumed fit needs besides the weights: optimizer, scaler, counters, history, hook states, RNGs."
+    # With several processes every process must call this (it gathers each process's random generators).
+    rng = rng_states(getattr(self.train_dl, 'generator', None))
+    state = {'opt': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step, 'history': self.history,
+             'hooks': {k: h.state_dict() for k, h in self._hook_keys() if hasattr(h, 'state_dict')}, 'rng': rng}
+    if self.ddp is not None: state['rng_ranks'] = all_gather(rng)
+    return state
 
-    def _do_validate(self):
-        "An epoch's validation and `after_validate`, also when its training part was cancelled; the epoch joins `history`."
-        self.metrics = self.validate()
-        losses = np.concatenate([np.asarray(l, dtype=float) for l in all_gather(self.train_losses)]) if self.ddp is not None else self.train_losses
-        self.metrics.update(epoch=self.epoch, train_loss=float(np.mean(losses)) if len(losses) else float('nan'),
-                            lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - self._epoch_start)
-        try: self('after_validate')
-        finally: self.history.append(dict(self.metrics))
-
-    @torch.inference_mode()
-    def get_preds(self, dl) -> tuple[np.ndarray, np.ndarray]:
-        "18-class probabilities and labels for every item of `dl`, in order."
-        self.model.eval()
-        probs, ys = [], []
-        for xb, yb in dl:
-            with self.autocast(): logits = self.model(xb.to(self.device, non_blocking=True))
-            probs.append(class_log_probs(logits.float(), self.layout).exp().cpu()); ys.append(yb)
-        return torch.cat(probs).numpy(), torch.cat(ys).numpy()
-
-    def validate(self) -> dict:
-        "Loss and classification metrics on the validation loader (with several processes: on all their shards together)."
-        if self.ddp is not None:
-            for b in self.model.buffers(): dist.broadcast(b, 0)  # score process 0's batch-norm statistics everywhere
-        probs, ys = self.get_preds(self.valid_dl)
-        if self.ddp is not None:
-            parts = all_gather((probs, ys))
-            probs, ys = np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
-        loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
-        return {'valid_loss': loss, **classification_metrics(ys, probs.argmax(1))}
-
-    def _hook_keys(self):
-        seen = {}
-        for h in self.hooks:
-            name = type(h).__name__; seen[name] = seen.get(name, -1) + 1
-            yield (name if not seen[name] else f'{name}_{seen[name]}'), h
-
-    def training_state(self) -> dict:
-        "All that a resumed fit needs besides the weights: optimizer, scaler, counters, history, hook states, RNGs."
-        # With several processes every process must call this (it gathers each process's random generators).
-        rng = rng_states(getattr(self.train_dl, 'generator', None))
-        state = {'opt': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step, 'history': self.history,
-                 'hooks': {k: h.state_dict() for k, h in self._hook_keys() if hasattr(h, 'state_dict')}, 'rng': rng}
-        if self.ddp is not None: state['rng_ranks'] = all_gather(rng)
-        return state
-
-    def load_training_state(self, state: dict):
-        "Restore a `training_state`, so that `fit` continues where it stopped."
-        self.opt.load_state_dict(state['opt']); self.scaler.load_state_dict(state['scaler'])
-        self.step, self.history = state['step'], list(state['history'])
-        hooks = dict(self._hook_keys())
-        for k, s in state['hooks'].items():
-            if k in hooks and hasattr(hooks[k], 'load_state_dict'): hooks[k].load_state_dict(s)
-        ranks = state.get('rng_ranks')
-        rng = ranks[self.rank] if ranks and len(ranks) == self.world_size else state['rng']
-        set_rng_states(rng, getattr(self.train_dl, 'generator', None))
+# %% ../nbs/07_learner.ipynb #650b8904
+@patch
+def load_training_state(self: Learner, state: dict):
+    "Restore a `training_state`, so that `fit` continues where it stopped."
+    self.opt.load_state_dict(state['opt']); self.scaler.load_state_dict(state['scaler'])
+    self.step, self.history = state['step'], list(state['history'])
+    hooks = dict(self._hook_keys())
+    for k, s in state['hooks'].items():
+        if k in hooks and hasattr(hooks[k], 'load_state_dict'): hooks[k].load_state_dict(s)
+    ranks = state.get('rng_ranks')
+    rng = ranks[self.rank] if ranks and len(ranks) == self.world_size else state['rng']
+    set_rng_states(rng, getattr(self.train_dl, 'generator', None))
