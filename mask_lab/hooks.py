@@ -160,14 +160,15 @@ class TextLogger(EpochHook):
     def __init__(self, path, verbose: bool = True): self.path, self.verbose, self.offset = Path(path), verbose, None
     def state_dict(self): return {'offset': self.path.stat().st_size if self.path.exists() else 0}
     def load_state_dict(self, d): self.offset = d['offset']
-    def _say(self, line):
+    def say(self, line):
+        "Append `line` to the log file (and print it when `verbose`); `train` also writes its closing lines here."
         with open(self.path, 'a') as f: f.write(line + '\n')
         if self.verbose: print(line, flush=True)
     def before_fit(self, learn):
         if self.offset is not None and self.path.exists(): os.truncate(self.path, self.offset)
-        self._say(f'{datetime.now():%Y-%m-%d %H:%M:%S} {"resume" if learn.history else "fit"} {learn.n_epochs} epochs on {learn.device}, '
+        self.say(f'{datetime.now():%Y-%m-%d %H:%M:%S} {"resume" if learn.history else "fit"} {learn.n_epochs} epochs on {learn.device}, '
                   f'{len(learn.train_dl.dataset)} training and {len(learn.valid_dl.dataset)} validation images')
-    def after_epoch(self, learn): self._say(_fmt_epoch(learn.metrics, learn.n_epochs))
+    def after_epoch(self, learn): self.say(_fmt_epoch(learn.metrics, learn.n_epochs))
 
 class ProgressBar(BatchHook):
     "A tqdm bar over each epoch's batches, showing the running loss."

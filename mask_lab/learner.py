@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from fastcore.basics import patch
 
-from .core import MaskLabError, decode_class
+from .core import MaskLabError, HEADS, decode_class
 from .model import class_log_probs
 from .losses import make_loss
 from .runtime import default_device, prefers_channels_last, rng_states, set_rng_states, dist_info, all_gather
@@ -105,7 +105,7 @@ def classification_metrics(y_true, y_pred) -> dict:
     "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy."
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     out = {'macro_f1': f1_score(y_true, y_pred, average='macro'), 'accuracy': float((y_true == y_pred).mean())}
-    for head, t, p in zip(('mask', 'gender', 'age'), decode_class(y_true), decode_class(y_pred)):
+    for head, t, p in zip(HEADS, decode_class(y_true), decode_class(y_pred)):
         out[f'{head}_f1'] = f1_score(t, p, average='macro')
     return {k: float(v) for k, v in out.items()}
 

@@ -284,19 +284,19 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
     log = TextLogger(learn.run_dir / 'train.log', verbose)
     try: learn.fit(cfg.epochs)
     except MaskLabError as e:
-        if learn.is_main: log._say(f'stopped: {e}')
+        if learn.is_main: log.say(f'stopped: {e}')
         raise
     except RuntimeError as e:  # a loader worker that died; PyTorch may raise it anywhere in the loop
         if (err := loader_error(e)) is None: raise
-        if learn.is_main: log._say(f'stopped: {err}')
+        if learn.is_main: log.say(f'stopped: {err}')
         raise err from None
     ckpt = next(h for h in learn.hooks if isinstance(h, Checkpoint))
     if learn.interrupted is not None:
         msg = _interrupt_message(learn, ckpt)
-        if learn.is_main: log._say(msg)
+        if learn.is_main: log.say(msg)
         raise Interrupted(msg, learn)
     if not learn.is_main: return learn
-    log._say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; run folder: {learn.run_dir}')
+    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; run folder: {learn.run_dir}')
     return learn
 
 # %% ../nbs/09_train.ipynb #13d0ed9c
