@@ -16,7 +16,7 @@ from sklearn.metrics import f1_score
 from .core import MaskLabError, N_CLASSES, class_names, atomic_write
 from .data import load_eval
 from .dataset import Preprocess, make_loader
-from .runtime import default_device, prefers_channels_last
+from .learner import default_device, prefers_channels_last
 from .model import LAYOUTS, create_model, class_log_probs
 
 # %% auto #0
