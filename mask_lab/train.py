@@ -24,8 +24,8 @@ from .model import create_model, check_model_name, freeze_stages, stage_names
 from .losses import make_loss, class_weights_from_labels
 from .runtime import default_device, prefers_channels_last, dist_info
 from .learner import Learner, OptimHook, optim_hook, metric_names, make_optimizer, OPTIMIZERS
-from .hooks import (JsonlLogger, TextLogger, ProgressBar, Checkpoint, EarlyStopping, LRSchedule, MixupHook,
-                            SCHEDULES, read_metrics, check_monitor)
+from .hooks import Checkpoint, EarlyStopping, LRSchedule, MixupHook, SCHEDULES, check_monitor
+from .loggers import JsonlLogger, TextLogger, ProgressBar, read_metrics
 
 # %% auto #0
 __all__ = ['TrainConfig', 'parse_mapping', 'build_loss', 'seed_everything', 'environment', 'new_run_dir', 'distributed_env',

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mask_lab.hooks import read_metrics
+from mask_lab.loggers import read_metrics
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason='torch.distributed with Gloo is needed')
