@@ -20,7 +20,7 @@ from .core import (MaskLabError, N_CLASSES, HEADS, MASK_NAMES, GENDER_NAMES, DEF
                            age_group_names, check_age_cutoffs, class_names, decode_class, encode_class)
 from .data import load_train
 from .dataset import Preprocess, eval_transform, load_image
-from .loggers import read_metrics
+from .hooks import read_metrics
 from .inference import load_run, predict_probs
 from .model import class_log_probs
 
