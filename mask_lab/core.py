@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', 'N_CLASSES', 'DEFAULT_AGE_CUTOFFS', 'IMAGE_STEMS',
-           'IMAGE_EXTS', 'MaskLabError', 'atomic_write', 'check_age_cutoffs', 'age_group', 'age_group_names',
-           'encode_class', 'decode_class', 'class_names', 'mask_only_label', 'is_mask_only']
+__all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', 'N_CLASSES', 'HEADS', 'DEFAULT_AGE_CUTOFFS',
+           'IMAGE_STEMS', 'IMAGE_EXTS', 'MaskLabError', 'atomic_write', 'check_age_cutoffs', 'age_group',
+           'age_group_names', 'encode_class', 'decode_class', 'class_names', 'mask_only_label', 'is_mask_only']
 
 # %% ../nbs/00_core.ipynb #994b13ff
 MASK_NAMES = ('wear', 'incorrect', 'not_wear')
 GENDER_NAMES = ('male', 'female')
 N_MASK, N_GENDER, N_AGE_GROUPS = len(MASK_NAMES), len(GENDER_NAMES), 3
 N_CLASSES = N_MASK * N_GENDER * N_AGE_GROUPS
+HEADS = {'mask': N_MASK, 'gender': N_GENDER, 'age': N_AGE_GROUPS}  # the three parts of a class (the multi-head outputs, in this order)
 DEFAULT_AGE_CUTOFFS = (30, 60)
 
 # The seven photos of a person, by file stem, and the mask status each one shows.

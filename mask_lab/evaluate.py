@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
                              precision_recall_fscore_support)
 
-from .core import (MaskLabError, N_CLASSES, MASK_NAMES, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, age_group,
+from .core import (MaskLabError, N_CLASSES, HEADS, MASK_NAMES, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, age_group,
                            age_group_names, check_age_cutoffs, class_names, decode_class, encode_class)
 from .data import load_sources, FACE_BOX
 from .dataset import Preprocess, eval_transform, load_image
@@ -83,7 +83,7 @@ def validation_table(run_dir, data=None, cfg: dict | None = None) -> pd.DataFram
 
 # %% ../nbs/12_evaluate.ipynb #7f584d60
 PROB_COLUMNS = [f'p{c}' for c in range(N_CLASSES)]
-HEAD_COLUMNS = {'mask': 'mask', 'gender': 'gender', 'age': 'age_group'}  # head -> column of its true code
+HEAD_COLUMNS = {h: 'age_group' if h == 'age' else h for h in HEADS}  # head -> column of its true code
 
 def predictions_frame(table: pd.DataFrame, probs, cutoffs=None) -> pd.DataFrame:
     "One row per image of `table` (with `label`) with true and predicted class and parts and the 18 probabilities."

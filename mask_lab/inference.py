@@ -240,8 +240,12 @@ def ensemble_probs(files, out=None, probs_out=None) -> pd.DataFrame:
 # %% ../nbs/11_inference.ipynb #dc890fbd
 def score_submission(submission, answers) -> float:
     "Macro F1 of a submission (DataFrame or CSV path) against an answer key with the same `ImageID`s."
-    sub = pd.read_csv(submission) if not isinstance(submission, pd.DataFrame) else submission
-    ans = pd.read_csv(answers) if not isinstance(answers, pd.DataFrame) else answers
+    def read(f, name):  # an empty or missing file is one clear line, not a pandas traceback
+        if isinstance(f, pd.DataFrame): return f
+        try: return pd.read_csv(f)
+        except pd.errors.EmptyDataError: raise MaskLabError(f'{f}: the {name} file is empty (expected columns ImageID,ans)') from None
+        except FileNotFoundError: raise MaskLabError(f'{f}: no such {name} file') from None
+    sub, ans = read(submission, 'submission'), read(answers, 'answers')
     for name, d in (('submission', sub), ('answers', ans)):
         if not {'ImageID', 'ans'} <= set(d.columns): raise MaskLabError(f'{name} needs columns ImageID,ans; has {list(d.columns)}')
     merged = ans.merge(sub, on='ImageID', how='left', suffixes=('_true', '_pred'))

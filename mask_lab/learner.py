@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_learner.ipynb #341e3131
 from __future__ import annotations
-import random, signal, sys, threading, time
+import signal, sys, threading, time
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -12,23 +12,31 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
+from fastcore.basics import patch
 
-from .core import MaskLabError, decode_class
+from .core import MaskLabError, HEADS, decode_class
 from .model import class_log_probs
 from .losses import make_loss
+from .runtime import default_device, prefers_channels_last, rng_states, set_rng_states, dist_info, all_gather
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'CancelBatch', 'CancelEpoch', 'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook',
-           'OptimHook', 'classification_metrics', 'make_optimizer', 'default_device', 'prefers_channels_last',
-           'rng_states', 'set_rng_states', 'dist_info', 'all_gather', 'Learner']
+__all__ = ['EVENT_CANCELS', 'CLOSING_EVENTS', 'LEARNER_METRICS', 'OPTIMIZERS', 'Cancel', 'CancelBatch', 'CancelEpoch',
+           'CancelFit', 'NonFiniteLoss', 'Hook', 'BatchHook', 'EpochHook', 'OptimHook', 'optim_hook',
+           'classification_metrics', 'metric_names', 'make_optimizer', 'Learner']
 
 # %% ../nbs/07_learner.ipynb #9cec38e3
-class CancelBatch(Exception):
-    "Raised by a hook to skip the rest of the current batch."
-class CancelEpoch(Exception):
-    "Raised by a hook to end the current epoch (validation and `after_epoch` still run)."
-class CancelFit(Exception):
-    "Raised by a hook to stop training; `after_fit` still runs."
+class Cancel(Exception):
+    "Base of the three cancels a hook may raise; `level` orders them: a batch, an epoch's training, the run."
+    level = -1
+class CancelBatch(Cancel):
+    "Raised by a hook to end the current training batch (`after_batch` still runs)."
+    level = 0
+class CancelEpoch(Cancel):
+    "Raised by a hook to end the training part of the current epoch (validation and `after_epoch` still run)."
+    level = 1
+class CancelFit(Cancel):
+    "Raised by a hook to end the run once the current epoch's hooks have run; `after_fit` still runs."
+    level = 2
 
 class NonFiniteLoss(MaskLabError):
     "The training loss became NaN or infinite; the run stops and earlier checkpoints are kept."
@@ -46,13 +54,30 @@ class EpochHook(Hook):
     "A hook that acts after every epoch (epoch logging, checkpoints, stop conditions)."
     def after_epoch(self, learn): pass
 
+# %% ../nbs/07_learner.ipynb #19f222a4
+_BATCH_CANCELS = (CancelBatch, CancelEpoch, CancelFit)
+EVENT_CANCELS = {
+    'before_fit': (CancelFit,), 'before_epoch': (CancelEpoch, CancelFit),
+    **{e: _BATCH_CANCELS for e in ('before_batch', 'after_pred', 'after_loss', 'before_step', 'after_step', 'after_batch')},
+    'after_validate': (CancelEpoch, CancelFit), 'after_epoch': (CancelEpoch, CancelFit),
+    **{e: () for e in ('after_cancel_batch', 'after_cancel_epoch', 'after_cancel_fit', 'after_interrupt', 'after_fit')}}
+CLOSING_EVENTS = ('after_batch', 'after_validate', 'after_epoch')  # every hook runs before a cancel takes effect
+
 # %% ../nbs/07_learner.ipynb #cbdf56da
 class OptimHook(Hook):
     "Computes the loss and updates the weights; subclass and override a method to change either."
     order = 0
-    def __init__(self, loss_fn=None, accumulate: int = 1, clip_grad: float | None = None):
-        self.loss_fn, self.accumulate, self.clip_grad = loss_fn, int(accumulate), clip_grad
+    def __init__(self, loss_fn=None, accumulate: int | None = None, clip_grad: float | None = None):
+        self.given = {k for k, v in (('loss_fn', loss_fn), ('accumulate', accumulate), ('clip_grad', clip_grad)) if v is not None}
+        self.loss_fn, self.accumulate, self.clip_grad = loss_fn, 1 if accumulate is None else int(accumulate), clip_grad
         if self.accumulate < 1: raise MaskLabError(f'accumulate must be >= 1, got {accumulate}')
+
+    def configure(self, loss_fn=None, accumulate: int = 1, clip_grad: float | None = None) -> OptimHook:
+        "Take a run's `loss_fn`, `accumulate` and `clip_grad` for each of them this hook was not given; returns the hook."
+        given = getattr(self, 'given', set())  # a subclass that skipped `__init__` states nothing
+        for k, v in (('loss_fn', loss_fn), ('accumulate', int(accumulate)), ('clip_grad', clip_grad)):
+            if k not in given: setattr(self, k, v)
+        return self
 
     def before_fit(self, learn): self.loss = self.loss_fn or make_loss('ce', learn.layout)
     def compute_loss(self, learn) -> torch.Tensor: return self.loss(learn.preds, learn.yb)
@@ -67,14 +92,30 @@ class OptimHook(Hook):
         learn.scaler.update()
         learn.opt.zero_grad(set_to_none=True)
 
+# %% ../nbs/07_learner.ipynb #36401d52
+def optim_hook(hooks) -> OptimHook | None:
+    "The one `OptimHook` among `hooks`, or None; more than one is a `MaskLabError`."
+    found = [h for h in hooks if isinstance(h, OptimHook)]
+    if len(found) > 1:
+        raise MaskLabError(f'{len(found)} OptimHooks given ({", ".join(map(repr, found))}): pass one, it replaces the default')
+    return found[0] if found else None
+
 # %% ../nbs/07_learner.ipynb #7c5fd856
 def classification_metrics(y_true, y_pred) -> dict:
     "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy."
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     out = {'macro_f1': f1_score(y_true, y_pred, average='macro'), 'accuracy': float((y_true == y_pred).mean())}
-    for head, t, p in zip(('mask', 'gender', 'age'), decode_class(y_true), decode_class(y_pred)):
+    for head, t, p in zip(HEADS, decode_class(y_true), decode_class(y_pred)):
         out[f'{head}_f1'] = f1_score(t, p, average='macro')
     return {k: float(v) for k, v in out.items()}
+
+# %% ../nbs/07_learner.ipynb #22e606b7
+LEARNER_METRICS = ('valid_loss', 'macro_f1', 'accuracy', 'mask_f1', 'gender_f1', 'age_f1', 'epoch', 'train_loss', 'lr', 'seconds')
+
+def metric_names(hooks=()) -> tuple[str, ...]:
+    "The names in an epoch's `metrics`: the learner's (`LEARNER_METRICS`), then those `hooks` list in their `metric_names`."
+    extra = [n for h in hooks for n in getattr(h, 'metric_names', ())]
+    return LEARNER_METRICS + tuple(dict.fromkeys(n for n in extra if n not in LEARNER_METRICS))
 
 # %% ../nbs/07_learner.ipynb #d8d29fb8
 OPTIMIZERS = ('adamw', 'adam', 'sgd')
@@ -87,50 +128,7 @@ def make_optimizer(name: str, params, lr: float = 1e-3, weight_decay: float = 0.
     if name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
     raise MaskLabError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
 
-# %% ../nbs/07_learner.ipynb #c1982aa5
-def default_device() -> torch.device:
-    "CUDA when present, else Apple's MPS, else the CPU."
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
-    return torch.device('cpu')
-
-def prefers_channels_last(device) -> bool:
-    "Whether convolutions on `device` run faster channels-last: on the CPU (oneDNN) and CUDA, not on MPS."
-    return torch.device(device).type in ('cpu', 'cuda')
-
-def rng_states(generator: torch.Generator | None = None) -> dict:
-    "The states of Python's, NumPy's and torch's random generators (and of a loader's `generator`)."
-    # NumPy's state is stored as tensors and plain values so that `torch.load(weights_only=True)` can read checkpoints.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    s = {'python': random.getstate(), 'numpy': (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-         'torch': torch.get_rng_state()}
-    if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
-    if generator is not None: s['loader'] = generator.get_state()
-    return s
-
-def set_rng_states(s: dict, generator: torch.Generator | None = None):
-    "Restore states saved by `rng_states`."
-    kind, keys, pos, has_gauss, gauss = s['numpy']
-    random.setstate(s['python']); np.random.set_state((kind, np.asarray(keys).astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(s['torch'])
-    if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-    if generator is not None and 'loader' in s: generator.set_state(s['loader'])
-
-# %% ../nbs/07_learner.ipynb #229be0d2
-def dist_info() -> tuple[int, int]:
-    "(rank, world size) of the initialised process group, or (0, 1) without one."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def all_gather(obj) -> list:
-    "Every process's `obj` (any picklable object), in rank order; `[obj]` without a process group."
-    rank, world = dist_info()
-    if world == 1: return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-# %% ../nbs/07_learner.ipynb #0cdd4e10
+# %% ../nbs/07_learner.ipynb #8e864925
 class Learner:
     "Runs the one training loop over `model` and the loaders, calling `hooks` at each event."
     def __init__(self, model, train_dl, valid_dl, hooks=(), opt=None, lr: float = 1e-3, device=None, amp: bool | None = None):
@@ -141,10 +139,11 @@ class Learner:
         self.amp = self.device.type == 'cuda' if amp is None else bool(amp)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp and self.device.type == 'cuda')
         hooks = list(hooks)
-        if not any(isinstance(h, OptimHook) for h in hooks): hooks.append(OptimHook())
+        if optim_hook(hooks) is None: hooks.append(OptimHook())
         self.hooks = sorted(hooks, key=lambda h: h.order)
-        self.optim = next(h for h in self.hooks if isinstance(h, OptimHook))
-        self.history, self.metrics, self.step, self.epoch, self.n_epochs = [], {}, 0, 0, 0
+        self.optim = optim_hook(self.hooks)
+        self.history, self.metrics, self.step, self.epoch, self.n_epochs, self._stop = [], {}, 0, 0, 0, False
+        self.loss, self.batch_idx, self.n_batches, self.n_done = None, 0, 0, 0
         self.rank, self.world_size = dist_info()
         self.ddp = None  # the DistributedDataParallel wrapper, with several processes
         if self.world_size > 1:
@@ -157,141 +156,201 @@ class Learner:
         "True in the process that writes files: process 0 of several, or the only one."
         return self.rank == 0
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        "The names each epoch's `metrics` will hold (see `metric_names`)."
+        return metric_names(self.hooks)
+
     def __call__(self, event: str):
-        stop = None
+        "Call `event` on every hook in order; a cancel is checked against `EVENT_CANCELS` and, in a closing event, waits for the other hooks."
+        pending = None
         for h in self.hooks:
             f = getattr(h, event, None)
             if f is None: continue
-            if event != 'after_epoch': f(self); continue
             try: f(self)
-            except CancelFit as e: stop = e  # let the other hooks log and save this epoch first
-        if stop is not None: raise stop
+            except Cancel as e:
+                allowed = EVENT_CANCELS.get(event, ())
+                if not isinstance(e, allowed):
+                    may = ', '.join(c.__name__ for c in allowed) or 'no cancel'
+                    raise MaskLabError(f'hook {h!r} raised {type(e).__name__} in {event}, where {may} may be raised '
+                                       '(see the cancel table in mask_lab.learner)') from e
+                if event not in CLOSING_EVENTS: raise
+                if pending is None or e.level > pending.level: pending = e  # the other hooks log and save first
+        if pending is not None: raise pending
 
-    def autocast(self):
-        "Mixed-precision context for forward passes (float16 on CUDA, bfloat16 elsewhere), or nothing."
-        if not self.amp: return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == 'cuda' else torch.bfloat16)
+# %% ../nbs/07_learner.ipynb #a9283578
+@patch
+def _with_events(self: Learner, f, name: str, ex: type, then=None, final: bool = False):
+    "`before_<name>`, `f()`, `after_cancel_<name>` if `ex` ended them, `then()`, `after_<name>` (also after an error with `final`)."
+    pending, cancelled = None, False
+    try:
+        self(f'before_{name}')  # a larger cancel here passes straight on: this part has not started
+        try: f()
+        except ex: cancelled = True
+        except Cancel as e: pending = e  # a larger one: finish this part, then pass it on
+    except ex: cancelled = True
+    except BaseException:
+        if final: self(f'after_{name}')
+        raise
+    if cancelled: self(f'after_cancel_{name}')
+    for closing in (then, lambda: self(f'after_{name}')):
+        if closing is None: continue
+        try: closing()
+        except ex: pass  # this part is ending anyway
+        except Cancel as e:
+            if pending is None or e.level > pending.level: pending = e
+    if pending is not None: raise pending
 
-    def fit(self, n_epochs: int) -> list[dict]:
-        "Train until `n_epochs` epochs are done (counting those in `history`), validating after each; returns `history`."
-        self.n_epochs, self.interrupted, self.n_done, self._stop = n_epochs, None, 0, False
-        with self._sigint_stops():
-            try:
-                self('before_fit')
-                for self.epoch in range(len(self.history), n_epochs):
-                    self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
-                    self._do_epoch()
-            except CancelFit: pass
-            except KeyboardInterrupt:
-                self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
-                self('after_interrupt')
-            finally: self('after_fit')
-        return self.history
+# %% ../nbs/07_learner.ipynb #0cf8c52d
+@patch
+def autocast(self: Learner):
+    "Mixed-precision context for forward passes (float16 on CUDA, bfloat16 elsewhere), or nothing."
+    if not self.amp: return nullcontext()
+    return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == 'cuda' else torch.bfloat16)
 
-    def _check_stop(self):
+# %% ../nbs/07_learner.ipynb #09b544d4
+@patch
+@torch.inference_mode()
+def get_preds(self: Learner, dl) -> tuple[np.ndarray, np.ndarray]:
+    "18-class probabilities and labels for every item of `dl`, in order."
+    self.model.eval()
+    probs, ys = [], []
+    for xb, yb in dl:
+        with self.autocast(): logits = self.model(xb.to(self.device, non_blocking=True))
+        probs.append(class_log_probs(logits.float(), self.layout).exp().cpu()); ys.append(yb)
+    return torch.cat(probs).numpy(), torch.cat(ys).numpy()
+
+# %% ../nbs/07_learner.ipynb #c16a4f47
+@patch
+def validate(self: Learner) -> dict:
+    "Loss and classification metrics on the validation loader (with several processes: on all their shards together)."
+    if self.ddp is not None:
+        for b in self.model.buffers(): dist.broadcast(b, 0)  # score process 0's batch-norm statistics everywhere
+    probs, ys = self.get_preds(self.valid_dl)
+    if self.ddp is not None:
+        parts = all_gather((probs, ys))
+        probs, ys = np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
+    loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
+    return {'valid_loss': loss, **classification_metrics(ys, probs.argmax(1))}
+
+# %% ../nbs/07_learner.ipynb #c1fdf9c0
+@patch
+def _do_batch(self: Learner):
+    # with several processes, batches that only accumulate gradients skip DDP's all-reduce
+    sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
+    with sync:
+        with self.autocast():
+            self.preds = self.train_model(self.xb); self('after_pred')
+            self.loss = self.optim.compute_loss(self)
+        self('after_loss')
+        if not torch.isfinite(self.loss).all():
+            raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
+                                'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
+        self.optim.backward(self)
+    if self.optim.should_step(self):
+        self('before_step'); self.optim.step(self); self('after_step')
+    self.train_losses.append(self.loss.item())
+
+# %% ../nbs/07_learner.ipynb #d26c7309
+@patch
+def _count_batch(self: Learner): self.step += 1  # every batch counts, a cancelled one too
+
+# %% ../nbs/07_learner.ipynb #1b826f40
+@patch
+def _check_stop(self: Learner):
+    if self._stop: raise KeyboardInterrupt()
+
+# %% ../nbs/07_learner.ipynb #b1fb48da
+@patch
+def _do_train(self: Learner):
+    "The training part of an epoch."
+    self.model.train()
+    for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
+        self.xb, self.yb, self.loss = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), None
+        self._with_events(self._do_batch, 'batch', CancelBatch, then=self._count_batch)
+        self.n_done += 1
+        self._check_stop()
+
+# %% ../nbs/07_learner.ipynb #ae3d1ad7
+@patch
+def _do_validate(self: Learner):
+    "An epoch's validation and `after_validate`, also when its training part was cancelled; the epoch joins `history`."
+    self.metrics = self.validate()
+    losses = np.concatenate([np.asarray(l, dtype=float) for l in all_gather(self.train_losses)]) if self.ddp is not None else self.train_losses
+    self.metrics.update(epoch=self.epoch, train_loss=float(np.mean(losses)) if len(losses) else float('nan'),
+                        lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - self._epoch_start)
+    try: self('after_validate')
+    finally: self.history.append(dict(self.metrics))
+
+# %% ../nbs/07_learner.ipynb #45233c3b
+@patch
+@contextmanager
+def _sigint_stops(self: Learner):
+    "While fitting, the first Ctrl-C asks to stop after the current batch; a second one stops at once."
+    # Only where Python's own handler is in place (the main thread of a terminal or a notebook kernel), and in a
+    # single process: processes of a group must stop at the same batch, which a local flag cannot promise.
+    if (threading.current_thread() is not threading.main_thread() or self.world_size > 1
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield; return
+    def handler(signum, frame):
         if self._stop: raise KeyboardInterrupt()
+        self._stop = True
+        print('stopping after this batch (press Ctrl-C again to stop at once)', file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, handler)
+    try: yield
+    finally: signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    @contextmanager
-    def _sigint_stops(self):
-        "While fitting, the first Ctrl-C asks to stop after the current batch; a second one stops at once."
-        # Only where Python's own handler is in place (the main thread of a terminal or a notebook kernel), and in a
-        # single process: processes of a group must stop at the same batch, which a local flag cannot promise.
-        if (threading.current_thread() is not threading.main_thread() or self.world_size > 1
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-            yield; return
-        def handler(signum, frame):
-            if self._stop: raise KeyboardInterrupt()
-            self._stop = True
-            print('stopping after this batch (press Ctrl-C again to stop at once)', file=sys.stderr, flush=True)
-        signal.signal(signal.SIGINT, handler)
-        try: yield
-        finally: signal.signal(signal.SIGINT, signal.default_int_handler)
+# %% ../nbs/07_learner.ipynb #e35291d8
+@patch
+def _do_fit(self: Learner):
+    try:
+        for self.epoch in range(len(self.history), self.n_epochs):
+            self._check_stop()  # Ctrl-C during a validation: that epoch is complete, stop before the next
+            self._epoch_start, self.train_losses, self.n_batches, self.n_done = time.perf_counter(), [], len(self.train_dl), 0
+            sampler = getattr(self.train_dl, 'sampler', None)
+            if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
+            self._with_events(self._do_train, 'epoch', CancelEpoch, then=self._do_validate)
+    except KeyboardInterrupt:
+        self.interrupted = {'epoch': self.epoch, 'batch': self.n_done}
+        self('after_interrupt')
 
-    def _do_epoch(self):
-        start, self.train_losses = time.perf_counter(), []
-        sampler = getattr(self.train_dl, 'sampler', None)
-        if hasattr(sampler, 'set_epoch'): sampler.set_epoch(self.epoch)  # a DistributedSampler shuffles per epoch
-        self('before_epoch')
-        try: self._train_epoch()
-        except CancelEpoch: pass
-        self.metrics = self.validate()
-        losses = np.concatenate([np.asarray(l, dtype=float) for l in all_gather(self.train_losses)]) if self.ddp is not None else self.train_losses
-        self.metrics.update(epoch=self.epoch, train_loss=float(np.mean(losses)) if len(losses) else float('nan'),
-                            lr=self.opt.param_groups[0]['lr'], seconds=time.perf_counter() - start)
-        self('after_validate')
-        self.history.append(dict(self.metrics))
-        self('after_epoch')
+# %% ../nbs/07_learner.ipynb #9fae65ec
+@patch
+def fit(self: Learner, n_epochs: int) -> list[dict]:
+    "Train until `n_epochs` epochs are done (counting those in `history`), validating after each; returns `history`."
+    self.n_epochs, self.interrupted, self.n_done, self._stop = n_epochs, None, 0, False
+    with self._sigint_stops():
+        self._with_events(self._do_fit, 'fit', CancelFit, final=True)
+    return self.history
 
-    def _train_epoch(self):
-        self.model.train()
-        self.n_batches, self.n_done = len(self.train_dl), 0
-        for self.batch_idx, (xb, yb) in enumerate(self.train_dl):
-            self.xb, self.yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-            try:
-                self('before_batch')
-                # with several processes, batches that only accumulate gradients skip DDP's all-reduce
-                sync = self.ddp.no_sync() if self.ddp is not None and not self.optim.should_step(self) else nullcontext()
-                with sync:
-                    with self.autocast():
-                        self.preds = self.train_model(self.xb); self('after_pred')
-                        self.loss = self.optim.compute_loss(self)
-                    self('after_loss')
-                    if not torch.isfinite(self.loss).all():
-                        raise NonFiniteLoss(f'training loss is {self.loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; '
-                                            'stopped (earlier checkpoints are kept). Try a lower learning rate or gradient clipping.')
-                    self.optim.backward(self)
-                if self.optim.should_step(self):
-                    self('before_step'); self.optim.step(self); self('after_step')
-                self.train_losses.append(self.loss.item())
-            except CancelBatch: pass
-            self.step += 1
-            self('after_batch')
-            self.n_done += 1
-            self._check_stop()
+# %% ../nbs/07_learner.ipynb #22f2df66
+@patch
+def _hook_keys(self: Learner):
+    seen = {}
+    for h in self.hooks:
+        name = type(h).__name__; seen[name] = seen.get(name, -1) + 1
+        yield (name if not seen[name] else f'{name}_{seen[name]}'), h
 
-    @torch.inference_mode()
-    def get_preds(self, dl) -> tuple[np.ndarray, np.ndarray]:
-        "18-class probabilities and labels for every item of `dl`, in order."
-        self.model.eval()
-        probs, ys = [], []
-        for xb, yb in dl:
-            with self.autocast(): logits = self.model(xb.to(self.device, non_blocking=True))
-            probs.append(class_log_probs(logits.float(), self.layout).exp().cpu()); ys.append(yb)
-        return torch.cat(probs).numpy(), torch.cat(ys).numpy()
+# %% ../nbs/07_learner.ipynb #e719cb5e
+@patch
+def training_state(self: Learner) -> dict:
+    "All that a resumed fit needs besides the weights: optimizer, scaler, counters, history, hook states, RNGs."
+    # With several processes every process must call this (it gathers each process's random generators).
+    rng = rng_states(getattr(self.train_dl, 'generator', None))
+    state = {'opt': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step, 'history': self.history,
+             'hooks': {k: h.state_dict() for k, h in self._hook_keys() if hasattr(h, 'state_dict')}, 'rng': rng}
+    if self.ddp is not None: state['rng_ranks'] = all_gather(rng)
+    return state
 
-    def validate(self) -> dict:
-        "Loss and classification metrics on the validation loader (with several processes: on all their shards together)."
-        if self.ddp is not None:
-            for b in self.model.buffers(): dist.broadcast(b, 0)  # score process 0's batch-norm statistics everywhere
-        probs, ys = self.get_preds(self.valid_dl)
-        if self.ddp is not None:
-            parts = all_gather((probs, ys))
-            probs, ys = np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
-        loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
-        return {'valid_loss': loss, **classification_metrics(ys, probs.argmax(1))}
-
-    def _hook_keys(self):
-        seen = {}
-        for h in self.hooks:
-            name = type(h).__name__; seen[name] = seen.get(name, -1) + 1
-            yield (name if not seen[name] else f'{name}_{seen[name]}'), h
-
-    def training_state(self) -> dict:
-        "All that a resumed fit needs besides the weights: optimizer, scaler, counters, history, hook states, RNGs."
-        # With several processes every process must call this (it gathers each process's random generators).
-        rng = rng_states(getattr(self.train_dl, 'generator', None))
-        state = {'opt': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step, 'history': self.history,
-                 'hooks': {k: h.state_dict() for k, h in self._hook_keys() if hasattr(h, 'state_dict')}, 'rng': rng}
-        if self.ddp is not None: state['rng_ranks'] = all_gather(rng)
-        return state
-
-    def load_training_state(self, state: dict):
-        "Restore a `training_state`, so that `fit` continues where it stopped."
-        self.opt.load_state_dict(state['opt']); self.scaler.load_state_dict(state['scaler'])
-        self.step, self.history = state['step'], list(state['history'])
-        hooks = dict(self._hook_keys())
-        for k, s in state['hooks'].items():
-            if k in hooks and hasattr(hooks[k], 'load_state_dict'): hooks[k].load_state_dict(s)
-        ranks = state.get('rng_ranks')
-        rng = ranks[self.rank] if ranks and len(ranks) == self.world_size else state['rng']
-        set_rng_states(rng, getattr(self.train_dl, 'generator', None))
+# %% ../nbs/07_learner.ipynb #650b8904
+@patch
+def load_training_state(self: Learner, state: dict):
+    "Restore a `training_state`, so that `fit` continues where it stopped."
+    self.opt.load_state_dict(state['opt']); self.scaler.load_state_dict(state['scaler'])
+    self.step, self.history = state['step'], list(state['history'])
+    hooks = dict(self._hook_keys())
+    for k, s in state['hooks'].items():
+        if k in hooks and hasattr(hooks[k], 'load_state_dict'): hooks[k].load_state_dict(s)
+    ranks = state.get('rng_ranks')
+    rng = ranks[self.rank] if ranks and len(ranks) == self.world_size else state['rng']
+    set_rng_states(rng, getattr(self.train_dl, 'generator', None))

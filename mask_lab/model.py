@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import MaskLabError, N_CLASSES, N_MASK, N_GENDER, N_AGE_GROUPS, decode_class
+from .core import MaskLabError, N_CLASSES, HEADS, decode_class
 
 # %% auto #0
-__all__ = ['HEADS', 'LAYOUTS', 'PACKAGE_WEIGHTS', 'check_model_name', 'count_params', 'n_outputs', 'split_heads',
-           'class_log_probs', 'FaceNet', 'PackageWeights', 'map_by_position', 'package_weights_file', 'load_timm_model',
-           'BaselineCNN', 'baseline_cnn', 'resolve_weights', 'create_model', 'stage_names', 'freeze_stages']
+__all__ = ['LAYOUTS', 'PACKAGE_WEIGHTS', 'check_model_name', 'count_params', 'n_outputs', 'split_heads', 'class_log_probs',
+           'FaceNet', 'PackageWeights', 'map_by_position', 'package_weights_file', 'load_timm_model', 'BaselineCNN',
+           'baseline_cnn', 'resolve_weights', 'create_model', 'stage_names', 'freeze_stages']
 
 # %% ../nbs/05_model.ipynb #e57969c6
 def check_model_name(name: str) -> str:
@@ -34,7 +34,6 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/05_model.ipynb #76fc9329
-HEADS = {'mask': N_MASK, 'gender': N_GENDER, 'age': N_AGE_GROUPS}  # multi-head outputs, in this order
 LAYOUTS = {'single': N_CLASSES, 'multi': sum(HEADS.values())}       # layout -> number of outputs
 
 def n_outputs(layout: str) -> int:

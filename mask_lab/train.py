@@ -22,9 +22,10 @@ from .data import load_sources, add_person_folds
 from .dataset import Preprocess, make_loader, FaceLoader, loader_error, ON_BAD_IMAGE, CROPS, AUGMENTS
 from .model import create_model, check_model_name, freeze_stages, stage_names
 from .losses import make_loss, class_weights_from_labels
-from .learner import Learner, OptimHook, default_device, prefers_channels_last, make_optimizer, OPTIMIZERS, dist_info
-from .hooks import (JsonlLogger, TextLogger, ProgressBar, Checkpoint, EarlyStopping, LRSchedule, MixupHook,
-                            SCHEDULES, read_metrics)
+from .runtime import default_device, prefers_channels_last, dist_info
+from .learner import Learner, OptimHook, optim_hook, metric_names, make_optimizer, OPTIMIZERS
+from .hooks import Checkpoint, EarlyStopping, LRSchedule, MixupHook, SCHEDULES, check_monitor
+from .loggers import JsonlLogger, TextLogger, ProgressBar, read_metrics
 
 # %% auto #0
 __all__ = ['TrainConfig', 'parse_mapping', 'build_loss', 'seed_everything', 'environment', 'new_run_dir', 'distributed_env',
@@ -79,7 +80,9 @@ class TrainConfig:
     cutmix: float = _opt(0.0, 'cutmix alpha (0 = off)', type=float)
     drop_rate: float = _opt(0.0, 'dropout before the head', type=float)
     patience: int | None = _opt(None, 'stop after this many epochs without a better monitored metric', type=int)
-    monitor: str = _opt('macro_f1', 'metric for the best checkpoint and early stopping')
+    monitor: str = _opt('macro_f1', 'metric for the best checkpoint, early stopping and the plateau schedule')
+    monitor_mode: str | None = _opt(None, "direction of the monitored metric (default: min for a name ending in 'loss', else max)",
+                                    choices=('min', 'max'))
     save_every: int | None = _opt(None, 'also keep a checkpoint every N epochs', type=int)
     corrections: str | None = _opt(None, 'label corrections CSV (person, field, value, reason), applied before the split')
     cache: str = _opt('none', 'image cache: none (decode every epoch), ram, disk (memory-mapped, reused between runs) or auto',
@@ -105,6 +108,7 @@ class TrainConfig:
         for name, allowed in (('layout', ('single', 'multi')), ('optimizer', OPTIMIZERS), ('schedule', SCHEDULES), ('on_problem', ('skip', 'raise')),
                               ('on_bad_image', ON_BAD_IMAGE), ('augment', AUGMENTS)):
             if getattr(self, name) not in allowed: raise MaskLabError(f'{name} must be one of {", ".join(allowed)}, got {getattr(self, name)!r}')
+        if self.monitor_mode not in (None, 'min', 'max'): raise MaskLabError(f"monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
         if self.mixup or self.cutmix:
             if self.batch_size % 2: raise MaskLabError(f'mixup and cutmix need an even batch size, got {self.batch_size}')
 
@@ -269,12 +273,14 @@ def _build(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hoo
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     config = {**cfg.to_dict(), 'num_classes': N_CLASSES, 'preprocess': pre.to_dict(), 'frozen_stages': n_frozen}
     writers = [JsonlLogger(run_dir / 'metrics.jsonl'), TextLogger(run_dir / 'train.log', verbose)] if main else []
-    run_hooks = [OptimHook(build_loss(cfg, train_df.label), accumulate=cfg.accumulate, clip_grad=cfg.clip_grad),
-                 LRSchedule(cfg.schedule, warmup_epochs=cfg.warmup_epochs), *writers,
-                 Checkpoint(run_dir / 'checkpoints', config, monitor=cfg.monitor, every=cfg.save_every),  # saves in process 0
-                 *(_extra_loggers(cfg, run_dir) if main else []), *hooks]
+    # a custom OptimHook replaces the default and gets the run's loss, accumulate and clip_grad unless it states its own
+    optim = (optim_hook(hooks) or OptimHook()).configure(build_loss(cfg, train_df.label), accumulate=cfg.accumulate, clip_grad=cfg.clip_grad)
+    watch = dict(monitor=cfg.monitor, mode=cfg.monitor_mode)
+    run_hooks = [optim, LRSchedule(cfg.schedule, warmup_epochs=cfg.warmup_epochs, **watch), *writers,
+                 Checkpoint(run_dir / 'checkpoints', config, every=cfg.save_every, **watch),  # saves in process 0
+                 *(_extra_loggers(cfg, run_dir) if main else []), *(h for h in hooks if h is not optim)]
     if cfg.mixup or cfg.cutmix: run_hooks.append(MixupHook(cfg.mixup, cfg.cutmix))
-    if cfg.patience: run_hooks.append(EarlyStopping(monitor=cfg.monitor, patience=cfg.patience))
+    if cfg.patience: run_hooks.append(EarlyStopping(patience=cfg.patience, **watch))
     if main and verbose and not os.environ.get('IN_TEST'): run_hooks.append(ProgressBar())
     if main and live is not False:
         from mask_lab.loggers import LiveChart
@@ -300,19 +306,19 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
     log = TextLogger(learn.run_dir / 'train.log', verbose)
     try: learn.fit(cfg.epochs)
     except MaskLabError as e:
-        if learn.is_main: log._say(f'stopped: {e}')
+        if learn.is_main: log.say(f'stopped: {e}')
         raise
     except RuntimeError as e:  # a loader worker that died; PyTorch may raise it anywhere in the loop
         if (err := loader_error(e)) is None: raise
-        if learn.is_main: log._say(f'stopped: {err}')
+        if learn.is_main: log.say(f'stopped: {err}')
         raise err from None
     ckpt = next(h for h in learn.hooks if isinstance(h, Checkpoint))
     if learn.interrupted is not None:
         msg = _interrupt_message(learn, ckpt)
-        if learn.is_main: log._say(msg)
+        if learn.is_main: log.say(msg)
         raise Interrupted(msg, learn)
     if not learn.is_main: return learn
-    log._say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; run folder: {learn.run_dir}')
+    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; run folder: {learn.run_dir}')
     return learn
 
 # %% ../nbs/09_train.ipynb #13d0ed9c
@@ -328,6 +334,7 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
     folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     cfg = replace(config or TrainConfig(), data=[str(Path(d).resolve()) for d in folders], **kwargs)
     check_model_name(cfg.model)
+    optim_hook(hooks); check_monitor(cfg.monitor, metric_names(hooks))  # two OptimHooks or a typo fail before the run folder exists
     if cfg.freeze_stages: freeze_stages(create_model(cfg.model, layout=cfg.layout), cfg.freeze_stages)  # a bad count fails before the run folder exists
     with distributed(cfg.device) as device:
         main = dist_info()[0] == 0
@@ -360,7 +367,7 @@ def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None
     run_dir = Path(run_dir); last = run_dir / 'checkpoints' / 'last.pt'
     if not (run_dir / 'config.json').exists(): raise MaskLabError(f'{run_dir}: not a run folder (no config.json)')
     if not last.exists(): raise MaskLabError(f'{run_dir}: nothing to resume: no checkpoint yet (checkpoints/last.pt)')
-    try: ckpt = torch.load(last, map_location='cpu', weights_only=False)
+    try: ckpt = torch.load(last, map_location='cpu', weights_only=True)  # tensors and plain values only: a tampered file runs no code
     except Exception as e: raise MaskLabError(f'{last}: cannot read checkpoint ({e})') from None
     if 'training_state' not in ckpt: raise MaskLabError(f'{last}: checkpoint has no training state to resume from')
     cfg = TrainConfig.from_dict(json.loads((run_dir / 'config.json').read_text()))

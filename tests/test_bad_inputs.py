@@ -12,11 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mask_lab.cli import main
 from mask_lab.core import IMAGE_STEMS, MaskLabError
 from mask_lab.data import (DataProblemsError, apply_corrections, load_corrections, load_eval, load_train)
 from mask_lab.dataset import load_image
-from mask_lab.demo_data import make_demo_data
 from mask_lab.inference import load_run
 from mask_lab.train import train
 
@@ -235,20 +233,8 @@ def test_eda_template_loads(tmp_path):
 
 # ---------------------------------------------------------------- settings and run folders
 
-@pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    return make_demo_data(tmp_path_factory.mktemp('bad') / 'demo', people=10, seed=0)
-
-
-def cli(capsys, *args):
-    "Exit code and stderr of `mask-lab ARGS` run in this process."
-    try: code = main([str(a) for a in args])
-    except SystemExit as e: code = e.code
-    return code, capsys.readouterr().err.strip().splitlines()[-1]
-
-
-def test_unknown_model_lists_close_names(demo, tmp_path, capsys):
-    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', '--model', 'mobilenetv3_smal_050')
+def test_unknown_model_lists_close_names(demo, tmp_path, cli):
+    code, err = cli('train', '--data', demo, '--out', tmp_path / 'runs', '--model', 'mobilenetv3_smal_050')
     assert code == 2 and err.startswith("mask-lab: error: unknown model 'mobilenetv3_smal_050'; did you mean mobilenetv3_small_050")
     assert not (tmp_path / 'runs').exists()
 
@@ -258,16 +244,16 @@ def test_unknown_model_lists_close_names(demo, tmp_path, capsys):
     ('--schedule', 'linear', "argument --schedule: invalid choice: 'linear'"),
     ('--layout', 'triple', "argument --layout: invalid choice: 'triple'"),
 ])
-def test_unknown_choices_are_one_line(demo, tmp_path, capsys, option, value, message):
-    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', option, value)
+def test_unknown_choices_are_one_line(demo, tmp_path, cli, option, value, message):
+    code, err = cli('train', '--data', demo, '--out', tmp_path / 'runs', option, value)
     assert code == 2 and message in err
     with pytest.raises(MaskLabError, match=f"{option[2:]} must be one of"):
         train(demo, out=tmp_path / "runs", **{**TINY, option[2:]: value})
     assert not (tmp_path / 'runs').exists()
 
 
-def test_unknown_loss_lists_valid_ones(demo, tmp_path, capsys):
-    code, err = cli(capsys, 'train', '--data', demo, '--out', tmp_path / 'runs', '--loss', 'cee', '--name', 'r')
+def test_unknown_loss_lists_valid_ones(demo, tmp_path, cli):
+    code, err = cli('train', '--data', demo, '--out', tmp_path / 'runs', '--loss', 'cee', '--name', 'r')
     assert code == 2 and err == "mask-lab: error: unknown loss 'cee' in spec 'cee'; losses: 'ce', 'focal', 'f1'"
 
 
@@ -283,9 +269,9 @@ def run(demo, tmp_path_factory):
     return out / 'r'
 
 
-def test_existing_run_folder_is_refused(demo, run, capsys):
+def test_existing_run_folder_is_refused(demo, run, cli):
     before = (run / 'metrics.jsonl').read_bytes()
-    code, err = cli(capsys, 'train', '--data', demo, '--out', run.parent, '--name', 'r', '--model', 'mobilenetv3_small_050')
+    code, err = cli('train', '--data', demo, '--out', run.parent, '--name', 'r', '--model', 'mobilenetv3_small_050')
     assert code == 2 and err == f'mask-lab: error: {run}: run folder already exists; choose another --name, or --resume it'
     assert (run / 'metrics.jsonl').read_bytes() == before
 
@@ -294,7 +280,7 @@ def test_checkpoint_with_another_head_layout(run, tmp_path):
     import shutil
     edited = tmp_path / 'edited'
     shutil.copytree(run, edited)
-    ckpt = torch.load(edited / 'checkpoints' / 'best.pt', weights_only=False)
+    ckpt = torch.load(edited / 'checkpoints' / 'best.pt', weights_only=True)
     ckpt['config']['layout'] = 'multi'
     torch.save(ckpt, edited / 'checkpoints' / 'best.pt')
     with pytest.raises(MaskLabError, match=r"best\.pt: the checkpoint's head has 18 outputs.*says layout 'multi', which needs 8"):
@@ -303,7 +289,7 @@ def test_checkpoint_with_another_head_layout(run, tmp_path):
     with pytest.raises(MaskLabError, match=r'best\.pt: cannot read checkpoint'): load_run(edited)
 
 
-def test_resume_without_a_checkpoint(run, tmp_path, capsys):
+def test_resume_without_a_checkpoint(run, tmp_path, cli):
     import shutil
     empty = tmp_path / 'early'
     shutil.copytree(run, empty)
@@ -311,5 +297,5 @@ def test_resume_without_a_checkpoint(run, tmp_path, capsys):
     with pytest.raises(MaskLabError, match=r'early: nothing to resume: no checkpoint yet \(checkpoints/last\.pt\)'):
         train(resume=empty, verbose=False)
     (tmp_path / 'plain').mkdir()
-    code, err = cli(capsys, 'train', '--resume', tmp_path / 'plain')
+    code, err = cli('train', '--resume', tmp_path / 'plain')
     assert code == 2 and err == f'mask-lab: error: {tmp_path / "plain"}: not a run folder (no config.json)'

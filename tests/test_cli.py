@@ -43,3 +43,13 @@ def test_score_command(tmp_path):
     (tmp_path / 'b.csv').write_text('ImageID,ans\ny.jpg,4\nx.jpg,3\n')
     r = run('score', tmp_path / 'a.csv', tmp_path / 'b.csv')
     assert r.returncode == 0 and r.stdout.strip() == '1.0000'
+
+
+@pytest.mark.parametrize('which', ['submission', 'answers'])
+def test_score_on_an_empty_csv_is_one_line(tmp_path, which):
+    (tmp_path / 'a.csv').write_text('ImageID,ans\nx.jpg,3\n')
+    (tmp_path / 'empty.csv').write_text('')
+    files = ['empty.csv', 'a.csv'] if which == 'submission' else ['a.csv', 'empty.csv']
+    r = run('score', *(tmp_path / f for f in files))
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip() == f'mask-lab: error: {tmp_path / "empty.csv"}: the {which} file is empty (expected columns ImageID,ans)'

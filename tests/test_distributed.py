@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mask_lab.demo_data import make_demo_data
-from mask_lab.hooks import read_metrics
+from mask_lab.loggers import read_metrics
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason='torch.distributed with Gloo is needed')
@@ -40,9 +39,8 @@ def run(cmd, tmp_path, **env):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, demo):
     tmp = tmp_path_factory.mktemp('ddp')
-    demo = make_demo_data(tmp / 'demo', people=20, seed=0)
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(free_port())]
     train = ['train', '--data', str(demo), '--out', str(tmp / 'runs')]
     ddp = run(torchrun + mask_lab_cmd() + train + ['--name', 'ddp', '--batch-size', '16'] + ARGS, tmp)
@@ -72,7 +70,7 @@ def test_torchrun_train(runs):
     _, e_one = read_metrics(out / 'single')
     assert len(batches) == len(read_metrics(out / 'single')[0])  # same number of optimizer steps
     assert abs(e_ddp.valid_loss.iloc[-1] - e_one.valid_loss.iloc[-1]) < 0.1, (e_ddp.valid_loss.tolist(), e_one.valid_loss.tolist())
-    best = torch.load(run_dir / 'checkpoints' / 'best.pt', weights_only=False)
+    best = torch.load(run_dir / 'checkpoints' / 'best.pt', weights_only=True)
     assert best['metrics']['macro_f1'] == e_ddp.macro_f1.max()
 
 
@@ -83,7 +81,7 @@ def test_gathered_validation_is_exact(runs):
     from mask_lab.model import create_model
     from mask_lab.learner import Learner
     out, _, _ = runs
-    last = torch.load(out / 'ddp' / 'checkpoints' / 'last.pt', weights_only=False)
+    last = torch.load(out / 'ddp' / 'checkpoints' / 'last.pt', weights_only=True)
     assert not any(k.startswith('module.') for k in last['model'])  # a plain state_dict, loadable by one process
     cfg = TrainConfig.from_dict(last['config'])
     df, _ = read_split(cfg)
@@ -117,9 +115,8 @@ else: train(resume=runs / 'killed', verbose=False)
 
 
 @pytest.mark.skipif(not os.environ.get('MASK_LAB_SLOW_TESTS'), reason='slow (~35 s): set MASK_LAB_SLOW_TESTS=1')
-def test_torchrun_resume(tmp_path):
+def test_torchrun_resume(tmp_path, demo):
     "A two-process run killed after epoch 2 and resumed under torchrun ends exactly like an uninterrupted one."
-    demo = make_demo_data(tmp_path / 'demo', people=20, seed=0)
     (tmp_path / 'resume.py').write_text(RESUME)
     for mode in ('full', 'crash', 'resume'):
         run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(free_port()),

@@ -28,6 +28,7 @@ PEOPLE = [('a', 0, 20), ('b', 1, 25), ('c', 1, 45), ('d', 0, 58), ('e', 1, 59), 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
+    # its own data, not the shared `demo`: larger photos and no eval set, as the EDA checks need
     root = make_demo_data(tmp_path_factory.mktemp('eda') / 'demo', people=12, seed=3, eval_people=0, size=(96, 128))
     df, _ = load_train(root)
     return root, add_person_folds(df, n_splits=3)

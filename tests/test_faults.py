@@ -21,7 +21,7 @@ from torch.utils.data import get_worker_info
 
 from mask_lab.core import MaskLabError
 from mask_lab.demo_data import make_demo_data
-from mask_lab.hooks import read_metrics
+from mask_lab.loggers import read_metrics
 from mask_lab.inference import load_run, write_csv_atomic
 from mask_lab.learner import Hook
 from mask_lab.train import train
@@ -88,9 +88,8 @@ def epochs(run): return read_metrics(run)[1]
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, demo):
     tmp = tmp_path_factory.mktemp('faults')
-    demo = make_demo_data(tmp / 'demo', people=20, seed=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)                          # as in the child processes: same arithmetic, same numbers
     try: train(demo, out=tmp / 'runs', name='reference', verbose=False, **SETTINGS)
@@ -105,7 +104,7 @@ def test_kill_during_the_first_checkpoint_save_says_nothing_to_resume(setup):
     proc = start(dict(data=str(demo), out=str(tmp / 'runs'), name='early', **SETTINGS), HANG_ON_SAVE='1', MARKER=str(marker))
     kill_when(proc, marker.exists)                    # killed halfway through writing the first last.pt
     assert (ckpts / 'last.pt.tmp').stat().st_size > 0 and not (ckpts / 'last.pt').exists()
-    with pytest.raises(Exception): torch.load(ckpts / 'last.pt.tmp', weights_only=False)   # really half a file
+    with pytest.raises(Exception): torch.load(ckpts / 'last.pt.tmp', weights_only=True)   # really half a file
     with pytest.raises(MaskLabError, match=f'{run}: nothing to resume: no checkpoint yet'): train(resume=run, verbose=False)
 
 
@@ -128,7 +127,7 @@ def test_killed_at_a_random_batch_resumes_exactly(setup):
         assert final[col].tolist() == reference[col].tolist(), f'seed {SEED}, kill after batch {k}: {col} differs'
     assert learn.history[-1]['valid_loss'] == reference['valid_loss'].iloc[-1]
     assert learn.history[-1]['macro_f1'] == reference['macro_f1'].iloc[-1]
-    assert torch.load(ckpts / 'last.pt', weights_only=False)['epoch'] == 2
+    assert torch.load(ckpts / 'last.pt', weights_only=True)['epoch'] == 2
     names = {p.name for p in ckpts.iterdir()}
     assert {'best.pt', 'last.pt'} <= names and 'last.pt.tmp' not in names   # the next save replaced the half file
 
@@ -200,7 +199,7 @@ def test_ctrl_c_stops_after_the_batch_and_resumes_exactly(setup):
     assert saved == stopped_in - 1 and stopped_in in (1, 2), m[0]   # the last complete epoch
     assert m[5] == str(run / 'checkpoints' / 'last.pt') and m[6] == str(run)
     assert m[0] in (run / 'train.log').read_text()
-    last = torch.load(run / 'checkpoints' / 'last.pt', weights_only=False)
+    last = torch.load(run / 'checkpoints' / 'last.pt', weights_only=True)
     assert last['epoch'] == saved and len(last['training_state']['history']) == saved + 1
     logged = epochs(run)
     assert logged['epoch'].tolist() == list(range(saved + 1))   # the completed epochs' log is kept
@@ -235,7 +234,7 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(setup, monkeypatch
     err = capsys.readouterr().err
     assert err == f'mask-lab: error: {last}: cannot write (No space left on device)\n'   # one line: the file and the reason
     assert last.read_bytes() == kept['bytes']           # the previous good checkpoint, untouched
-    assert torch.load(last, weights_only=False)['epoch'] == 0
+    assert torch.load(last, weights_only=True)['epoch'] == 0
     assert sorted(p.name for p in last.parent.iterdir()) == ['best.pt', 'last.pt']   # no temporary file left
     assert 'stopped: ' in (run / 'train.log').read_text()
     monkeypatch.setattr(torch, 'save', real_save)       # space again: the run resumes from epoch 1 and ends as the reference
@@ -259,6 +258,7 @@ class BreakImages(Hook):
 
 @pytest.fixture
 def tiny_demo(tmp_path):
+    "Its own small data folder: these tests break its images, so it cannot be the shared `demo`."
     return make_demo_data(tmp_path / 'demo', people=8, seed=0)
 
 

@@ -10,7 +10,6 @@ import torch
 from mask_lab.core import MaskLabError
 from mask_lab.data import load_eval
 from mask_lab.dataset import Preprocess
-from mask_lab.demo_data import make_demo_data
 from mask_lab.train import train
 from mask_lab import inference
 from mask_lab.inference import (PROBS_COLUMNS, OnnxPredictor, ensemble_probs, export_onnx, load_probs, load_run,
@@ -18,11 +17,10 @@ from mask_lab.inference import (PROBS_COLUMNS, OnnxPredictor, ensemble_probs, ex
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, demo):
     "Demo data and one tiny multi-head run whose head is random, so that probabilities differ between images."
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp('inference')
-    demo = make_demo_data(tmp / 'demo', people=20, seed=2)
     train(demo, out=tmp / 'runs', model='mobilenetv3_small_050', epochs=1, size=(48, 32), layout='multi', name='m', verbose=False)
     f = tmp / 'runs' / 'm' / 'checkpoints' / 'best.pt'
     ck = torch.load(f, weights_only=True)
@@ -64,7 +62,7 @@ def test_export_refuses_a_model_that_onnx_gets_wrong(setup, monkeypatch):
     monkeypatch.setattr(inference.OnnxPredictor, '__call__', lambda self, x: np.zeros((len(x), 18), np.float32))
     with pytest.raises(MaskLabError, match='differ from PyTorch'):
         export_onnx(run, tmp / 'wrong.onnx', dynamo=False)
-    assert not (tmp / 'wrong.onnx').exists() and not list(tmp.glob('.wrong.onnx.*'))
+    assert not (tmp / 'wrong.onnx').exists() and not list(tmp.glob('wrong.onnx*'))   # neither the file nor its wrong.onnx.tmp
 
 
 def test_predict_onnx_needs_a_file(tmp_path):
