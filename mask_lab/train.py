@@ -359,7 +359,7 @@ def _report_no_face(df: pd.DataFrame, run_dir: Path, verbose: bool):
     report = no_face_report(df)
     report.to_csv(run_dir / 'no_face.csv', index=False)
     if len(report):
-        TextLogger(run_dir / 'train.log', verbose)._say(f'no face found in {len(report)} of {len(df)} photos: each is its centred '
+        TextLogger(run_dir / 'train.log', verbose).say(f'no face found in {len(report)} of {len(df)} photos: each is its centred '
                                                        f'square instead (listed in {run_dir / "no_face.csv"})')
 
 def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None) -> Learner:
