@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python bench/bench_fit.py                  # defaults: 60 people, 3 epochs, 5 pairs
     python bench/bench_fit.py --repeats 7 --epochs 4 --threads 2
 
-B is `Learner.fit` of the Learner that `mask_lab.train.train` builds (`_build`), with every default hook of a run:
+B is `Learner.fit` of the Learner that `mask_lab.train.train` builds (`build_learner`), with every default hook of a run:
 the loss and optimizer hook, the cosine schedule, `JsonlLogger`, `TextLogger` (its screen output swallowed),
 `Checkpoint` (best.pt and last.pt with the full training state, every epoch), `TensorBoardLogger`, the
 `ProgressBar` (tqdm; it draws only on a terminal) and `LiveChart` in its headless fallback (no notebook: it keeps
@@ -30,7 +30,7 @@ def bench(people=60, epochs=3, repeats=5, size=(64, 48), batch_size=32, model='m
     from mask_lab.dataset import make_loader
     from mask_lab.model import create_model
     from mask_lab.learner import make_optimizer
-    from mask_lab.train import TrainConfig, _build, seed_everything, new_run_dir
+    from mask_lab.train import TrainConfig, build_learner, seed_everything, new_run_dir
 
     if threads: torch.set_num_threads(threads)
     tmp = Path(tempfile.mkdtemp())
@@ -46,7 +46,7 @@ def bench(people=60, epochs=3, repeats=5, size=(64, 48), batch_size=32, model='m
         return torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=shuffle, drop_last=shuffle,
                                            generator=torch.Generator().manual_seed(0))
 
-    probe = _build(cfg, new_run_dir(tmp, 'probe'), df, verbose=False, live=False)
+    probe = build_learner(cfg, new_run_dir(tmp, 'probe'), df, verbose=False, live=False)
     train_dl = in_memory(probe.train_dl, batch_size, True)
     valid_dl = in_memory(probe.valid_dl, batch_size * 2, False)
     n_steps = epochs * len(train_dl)
@@ -71,7 +71,7 @@ def bench(people=60, epochs=3, repeats=5, size=(64, 48), batch_size=32, model='m
     runs = [0]
     def full() -> float:
         runs[0] += 1
-        learn = _build(cfg, new_run_dir(tmp, f'run{runs[0]}'), df, verbose=True, live=None)  # every default hook; LiveChart headless
+        learn = build_learner(cfg, new_run_dir(tmp, f'run{runs[0]}'), df, verbose=True, live=None)  # every default hook; LiveChart headless
         learn.train_dl, learn.valid_dl = train_dl, valid_dl
         with contextlib.redirect_stdout(io.StringIO()):
             t = time.perf_counter(), time.process_time()

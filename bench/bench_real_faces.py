@@ -109,10 +109,10 @@ def scores(answers: pd.DataFrame, pred: pd.DataFrame) -> dict:
 
 def test_people(cache: Path, image_ids) -> np.ndarray:
     "The person behind each test image: the eval names are hashes of (seed 0, person id, photo), as `synth_dataset` makes them."
-    from mask_lab.synth import _eval_name
+    from mask_lab.synth import eval_image_name
     from mask_lab.core import IMAGE_STEMS
     ids = pd.read_csv(cache / 'labels.csv', dtype={'id': str}).id
-    owner = {_eval_name(0, pid, stem): pid for pid in ids for stem in IMAGE_STEMS}
+    owner = {eval_image_name(0, pid, stem): pid for pid in ids for stem in IMAGE_STEMS}
     return pd.Series(image_ids).map(owner).to_numpy()
 
 

@@ -19,9 +19,9 @@ from .core import (IMAGE_STEMS, IMAGE_EXTS, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, M
 
 # %% auto #0
 __all__ = ['PROBLEM_COLUMNS', 'FACE_BOX_FILE', 'FACE_BOX', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS',
-           'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'add_listed_faces',
-           'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections', 'apply_corrections',
-           'load_eval', 'load_folder', 'load_photos', 'add_person_folds']
+           'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'image_problems',
+           'add_listed_faces', 'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections',
+           'apply_corrections', 'load_eval', 'load_folder', 'load_photos', 'add_person_folds']
 
 # %% ../nbs/02_data.ipynb #d548037e
 PROBLEM_COLUMNS = ['path', 'reason']
@@ -118,8 +118,8 @@ def _image_problem(path) -> str | None:
     except Exception as e: return f'corrupt or truncated image ({e})'
     return None
 
-def _verify_all(paths) -> list:
-    "`_image_problem` of each path, in order, on a pool of threads."
+def image_problems(paths) -> list:
+    "Why each photo of `paths` cannot be used (None where it decodes), in order, on a pool of threads: `load_train`, `synth` and others check with it."
     paths = list(paths)
     if len(paths) < 64: return [_image_problem(p) for p in paths]
     with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as ex: return list(ex.map(_image_problem, paths))
@@ -205,7 +205,7 @@ def load_train(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', veri
         files[e.name], found[e.name], ph = _scan_person(path)
         photos += [(e.name, p) for p in ph]
     if verify_images:
-        for (folder, p), reason in zip(photos, _verify_all(p for _, p in photos)):
+        for (folder, p), reason in zip(photos, image_problems(p for _, p in photos)):
             if reason: found[folder].append((p, reason))
     problems = [pr for prs in found.values() for pr in prs]
     bad = {name for name, prs in found.items() if prs}
@@ -272,7 +272,7 @@ def load_photo_table(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip'
         if not re.fullmatch(r'[0-9]+', a) or not 0 <= int(a) <= 120: problem(i, path, f'age must be a whole number in 0..120, got {a!r}'); continue
         gender[i], age[i] = GENDER_NAMES.index(g), int(a)
     if verify_images:
-        for i, reason in enumerate(_verify_all(paths)):
+        for i, reason in enumerate(image_problems(paths)):
             if reason and keep[i]: problem(i, paths[i], reason)
     if problems and on_problem == 'raise':
         raise DataProblemsError(problems, f'{len(problems)} problem{"" if len(problems) == 1 else "s"} in {csv}')
@@ -408,7 +408,7 @@ def load_eval(root, on_problem: str = 'skip', verify_images: bool = True) -> tup
         elif image_id not in present: problems.append((i, path, f'listed in info.csv (line {i + 2}) but the file does not exist'))
         else: rows.append((i, path))
     if verify_images:
-        reasons = _verify_all(p for _, p in rows)
+        reasons = image_problems(p for _, p in rows)
         problems = sorted(problems + [(i, p, r) for (i, p), r in zip(rows, reasons) if r])
         rows = [row for row, r in zip(rows, reasons) if not r]
     problems = _problem_frame([(p, r) for _, p, r in problems])
@@ -428,7 +428,7 @@ def load_folder(root, on_problem: str = 'skip', verify_images: bool = True) -> t
     paths = sorted(p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file()
                    and not any(part.startswith('.') for part in p.relative_to(root).parts))
     if not paths: raise MaskLabError(f'no photos in {root} (looked for {_EXT_NAMES}, in sub-folders too)')
-    reasons = _verify_all(paths) if verify_images else [None] * len(paths)
+    reasons = image_problems(paths) if verify_images else [None] * len(paths)
     problems = [(str(p), r) for p, r in zip(paths, reasons) if r]
     if problems and on_problem == 'raise':
         raise DataProblemsError(problems, f'{len(problems)} problem{"" if len(problems) == 1 else "s"} in {root}')

@@ -11,16 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import MaskLabError, N_AGE_GROUPS, N_CLASSES, N_GENDER, N_MASK, decode_class, is_mask_only
+from .core import MaskLabError, HEADS, N_AGE_GROUPS, N_CLASSES, N_GENDER, N_MASK, decode_class, is_mask_only
 
 # %% auto #0
 __all__ = ['N_HEAD_LOGITS', 'LOSSES', 'head_targets', 'ce_loss', 'focal_loss', 'f1_loss', 'parse_loss_spec', 'format_loss_spec',
            'Loss', 'make_loss', 'class_weights_from_labels']
 
 # %% ../nbs/06_losses.ipynb #b02cb3bf
-_HEADS = {'mask': N_MASK, 'gender': N_GENDER, 'age': N_AGE_GROUPS}   # the order of the multi-head outputs
-_ENDS = np.cumsum(list(_HEADS.values())).tolist()
-_SLICES = {h: slice(end - n, end) for (h, n), end in zip(_HEADS.items(), _ENDS)}   # mask 0:3, gender 3:5, age 5:8
+_ENDS = np.cumsum(list(HEADS.values())).tolist()
+_SLICES = {h: slice(end - n, end) for (h, n), end in zip(HEADS.items(), _ENDS)}   # mask 0:3, gender 3:5, age 5:8
 N_HEAD_LOGITS = _ENDS[-1]                                                          # 8
 # (21, 3): mask, gender, age of the 18 classes, then of the 3 mask-only labels (gender and age -1: unknown)
 _DECODE = torch.cat([torch.from_numpy(np.stack(decode_class(np.arange(N_CLASSES)), axis=1)),
@@ -29,10 +28,10 @@ _DECODE = torch.cat([torch.from_numpy(np.stack(decode_class(np.arange(N_CLASSES)
 def head_targets(target: torch.Tensor) -> dict:
     "Per-head targets `{'mask', 'gender', 'age'}` of 18-class targets: int `(B,)` -> int `(B,)` (-1 for a head a mask-only label leaves unknown); soft `(B, 18)` -> soft `(B, n_head)`."
     if target.is_floating_point():
-        t = target.reshape(-1, *_HEADS.values())
+        t = target.reshape(-1, *HEADS.values())
         return {'mask': t.sum((2, 3)), 'gender': t.sum((1, 3)), 'age': t.sum((1, 2))}
     codes = _DECODE.to(target.device)[target.long()]
-    return {h: codes[:, i] for i, h in enumerate(_HEADS)}
+    return {h: codes[:, i] for i, h in enumerate(HEADS)}
 
 # %% ../nbs/06_losses.ipynb #f0ac87f7
 def ce_loss(logits, target, weight=None, label_smoothing: float = 0.0, gamma=None) -> torch.Tensor:
@@ -101,9 +100,9 @@ def _weights_tensor(w, n, what):
     return t
 
 def _check_keys(d, what):
-    if not isinstance(d, dict): raise MaskLabError(f'{what} for layout "multi" must be a dict with keys from {list(_HEADS)}, got {d!r}')
-    bad = [k for k in d if k not in _HEADS]
-    if bad: raise MaskLabError(f'{what}: unknown head(s) {bad}; heads are {list(_HEADS)}')
+    if not isinstance(d, dict): raise MaskLabError(f'{what} for layout "multi" must be a dict with keys from {list(HEADS)}, got {d!r}')
+    bad = [k for k in d if k not in HEADS]
+    if bad: raise MaskLabError(f'{what}: unknown head(s) {bad}; heads are {list(HEADS)}')
 
 class Loss(nn.Module):
     "A configured loss for layout 'single' (B, 18) or 'multi' (B, 8) logits; build it with `make_loss`."
@@ -122,17 +121,17 @@ class Loss(nn.Module):
             self.register_buffer('weight', _weights_tensor(class_weights, N_CLASSES, 'class_weights'))
             self.head_weights = None
         else:
-            specs = dict(spec) if isinstance(spec, dict) else {h: spec for h in _HEADS}
+            specs = dict(spec) if isinstance(spec, dict) else {h: spec for h in HEADS}
             _check_keys(specs, 'loss spec')
-            self.terms = {h: parse_loss_spec(specs.get(h, 'ce')) for h in _HEADS}
+            self.terms = {h: parse_loss_spec(specs.get(h, 'ce')) for h in HEADS}
             if class_weights is not None: _check_keys(class_weights, 'class_weights')
-            for h, n in _HEADS.items():
+            for h, n in HEADS.items():
                 self.register_buffer(f'weight_{h}', _weights_tensor((class_weights or {}).get(h), n, f'class_weights[{h!r}]'))
             hw = dict(head_weights or {})
             _check_keys(hw, 'head_weights')
             if any(not (float(v) >= 0 and math.isfinite(float(v))) for v in hw.values()):
                 raise MaskLabError(f'head_weights must be finite and >= 0, got {hw}')
-            self.head_weights = {h: float(hw.get(h, 1.0)) for h in _HEADS}
+            self.head_weights = {h: float(hw.get(h, 1.0)) for h in HEADS}
 
     @property
     def spec(self):
@@ -149,7 +148,7 @@ class Loss(nn.Module):
             w = self._class_weights()
             cw = None if w is None else w.tolist()
         else:
-            cw = {h: self._class_weights(h).tolist() for h in _HEADS if self._class_weights(h) is not None} or None
+            cw = {h: self._class_weights(h).tolist() for h in HEADS if self._class_weights(h) is not None} or None
         return {'spec': self.spec, 'layout': self.layout, 'label_smoothing': self.label_smoothing,
                 'focal_gamma': self.focal_gamma, 'class_weights': cw, 'head_weights': self.head_weights}
 
@@ -194,7 +193,7 @@ class Loss(nn.Module):
         if 'focal' in names: s += f', gamma={self.focal_gamma:g}'
         if self.layout == 'single' and self._class_weights() is not None: s += ', class_weights'
         if self.layout == 'multi':
-            cw = [h for h in _HEADS if self._class_weights(h) is not None]
+            cw = [h for h in HEADS if self._class_weights(h) is not None]
             if cw: s += f', class_weights={"/".join(cw)}'
             hw = {h: v for h, v in self.head_weights.items() if v != 1}
             if hw: s += ', head_weights=' + ', '.join(f'{h}:{v:g}' for h, v in hw.items())
@@ -225,6 +224,6 @@ def class_weights_from_labels(labels, layout: str = 'single', power: float = 1.0
     full = y[~is_mask_only(y)]
     if layout == 'single': return _inverse_frequency(full.astype(np.int64), N_CLASSES, power)
     if full.size == 0: raise MaskLabError('class weights for gender and age need at least one label with gender and age')
-    heads = dict(zip(_HEADS, decode_class(full)))
+    heads = dict(zip(HEADS, decode_class(full)))
     heads['mask'] = _DECODE[torch.from_numpy(y.astype(np.int64)), 0].numpy()   # every photo counts for the mask
-    return {h: _inverse_frequency(heads[h], k, power) for h, k in _HEADS.items()}
+    return {h: _inverse_frequency(heads[h], k, power) for h, k in HEADS.items()}

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from .core import GENDER_NAMES, IMAGE_STEMS, MaskLabError, age_group, encode_class, atomic_write
-from .data import PROBLEM_COLUMNS, _verify_all, summarize_problems, FACE_BOX, FACE_BOX_FILE
+from .data import PROBLEM_COLUMNS, image_problems, summarize_problems, FACE_BOX, FACE_BOX_FILE
 
 # %% auto #0
 __all__ = ['LANDMARK_NAMES', 'DETECTOR_INSTALL', 'CANONICAL_LANDMARKS', 'FACE_OUTLINE', 'NECK_HALF_WIDTH', 'BEND_WIDTH',
            'MASK_STYLES', 'PLACEMENTS_V1', 'INCORRECT_WEIGHTS_V1', 'PATTERNS', 'PALETTES', 'RENDERERS', 'PLACEMENTS',
            'INCORRECT_WEIGHTS', 'PALETTES_V2', 'PRINTS', 'PRINT_GROUNDS', 'face_detector', 'detect_face',
            'detect_landmarks', 'face_half_width', 'jaw', 'FaceFrame', 'render_mask', 'synth_person', 'contact_sheet',
-           'dataset_sheet', 'read_face_labels', 'synth_dataset']
+           'dataset_sheet', 'read_face_labels', 'eval_image_name', 'synth_dataset']
 
 # %% ../nbs/01a_synth.ipynb #bb9ab412
 LANDMARK_NAMES = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')
@@ -533,8 +533,8 @@ def read_face_labels(path, faces) -> tuple[pd.DataFrame, list]:
     if 'id' not in df.columns: df['id'] = [f'{i + 1:06d}' for i in range(len(df))]
     if 'race' not in df.columns: df['race'] = 'unknown'
     rows, problems = [], []
-    image_problems = _verify_all(faces / f for f in df.file)
-    for (i, r), why in zip(df.iterrows(), image_problems):
+    found = image_problems(faces / f for f in df.file)
+    for (i, r), why in zip(df.iterrows(), found):
         where = f'{path}:{i + 2}'
         gender, age, pid, race = r.gender.strip().lower(), r.age.strip(), r.id.strip(), r.race.strip() or 'unknown'
         if gender not in GENDER_NAMES: problems.append((where, f'unknown gender {r.gender!r} (expected male or female)')); continue
@@ -564,7 +564,9 @@ def _one_thread():
     "Worker processes already use every core: one torch thread each (the caller's own setting is left alone)."
     import torch; torch.set_num_threads(1)
 
-def _eval_name(seed, pid, stem): return hashlib.sha1(f'mask_lab synth {seed} {pid} {stem}'.encode()).hexdigest() + '.jpg'
+def eval_image_name(seed, pid, stem) -> str:
+    "The anonymous file name of person `pid`'s photo `stem` in an eval split rendered with `seed` (benchmarks map it back to the person)."
+    return hashlib.sha1(f'mask_lab synth {seed} {pid} {stem}'.encode()).hexdigest() + '.jpg'
 
 def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, workers: int = 1, quality: int = 92,
                   progress: bool = False, renderer: str = 'v2') -> dict:
@@ -598,7 +600,7 @@ def synth_dataset(faces, labels, out, eval_people: int = 0, seed: int = 0, worke
             if photos is None: problems.append((str(path), why)); continue
             if ev:
                 for stem, img in photos.items():
-                    name = _eval_name(seed, r.id, stem)
+                    name = eval_image_name(seed, r.id, stem)
                     boxes['eval'].append((name, *box.round(1)))
                     img.save(out / 'eval' / 'images' / name, quality=quality)
                     answers.append((name, int(encode_class(IMAGE_STEMS[stem], GENDER_NAMES.index(r.gender), age_group(r.age)))))

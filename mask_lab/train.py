@@ -29,8 +29,8 @@ from .loggers import JsonlLogger, TextLogger, ProgressBar, read_metrics
 
 # %% auto #0
 __all__ = ['TrainConfig', 'parse_mapping', 'build_loss', 'seed_everything', 'environment', 'new_run_dir', 'distributed_env',
-           'distributed', 'shard_loader', 'frozen_stages', 'channels_last', 'read_split', 'check_labels', 'Interrupted',
-           'train', 'resume_run']
+           'distributed', 'shard_loader', 'frozen_stages', 'channels_last', 'read_split', 'check_labels',
+           'build_learner', 'Interrupted', 'train', 'resume_run']
 
 # %% ../nbs/09_train.ipynb #bf691d0d
 def _opt(default, help: str, **cli):
@@ -49,7 +49,7 @@ class TrainConfig:
     crop: str = _opt('face', "'face': cut each photo to the square around its main face (found once, cached); 'none': the whole photo",
                      choices=CROPS)
     margin: float = _opt(0.25, 'face crop margin: the share of the face size added on each side', type=float)
-    augment: str = _opt('light', "training augmentation: 'light', or 'strong' (crop jitter, colour, blur, JPEG, greyscale, erasing)",
+    augment: str = _opt('strong', "training augmentation: 'strong' (crop jitter, colour, blur, JPEG, greyscale, erasing) or 'light'",
                         choices=AUGMENTS)
     epochs: int = _opt(5, 'epochs', type=int)
     images_per_person: int | None = _opt(None, "photos of each person per training epoch, drawn anew each epoch (default: all 7)", type=int)
@@ -119,7 +119,7 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{**_BEFORE_OPTION, **{k: v for k, v in d.items() if k in names}})
 
-_BEFORE_OPTION = {'crop': 'none'}   # what a run saved before an option existed did, where today's default differs
+_BEFORE_OPTION = {'crop': 'none', 'augment': 'light'}   # what a run saved before an option existed did, where today's default differs
 
 # %% ../nbs/09_train.ipynb #069a4fca
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -249,7 +249,7 @@ def check_labels(cfg: TrainConfig, df: pd.DataFrame):
     if cfg.layout != 'multi': raise MaskLabError(f"{n} photos have a mask label only (no gender and age): they need layout 'multi'")
     if cfg.mixup or cfg.cutmix: raise MaskLabError(f'{n} photos have a mask label only (no gender and age): mixup and cutmix need full labels')
 
-def _build(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hooks=(), live: bool | None = None,
+def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hooks=(), live: bool | None = None,
            device=None) -> Learner:
     "The Learner of a run: model, loaders, optimizer, loss and hooks, all from `cfg`, seeded."
     rank, world = dist_info()
@@ -344,7 +344,7 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
         build_loss(cfg, df[df.fold != cfg.fold].label)  # a bad loss spec fails before the run folder exists
         default_name = f'{datetime.now():%Y-%m-%d_%H%M%S}_{cfg.model}_fold{cfg.fold}'
         run_dir = _on_main(lambda: new_run_dir(out, name or default_name))  # process 0 names and creates it
-        learn = _build(cfg, run_dir, df, verbose and main, hooks, live, device)
+        learn = build_learner(cfg, run_dir, df, verbose and main, hooks, live, device)
         if main:
             (run_dir / 'config.json').write_text(json.dumps(learn.config, indent=2))
             (run_dir / 'env.json').write_text(json.dumps(environment(learn.device), indent=2))
@@ -377,7 +377,7 @@ def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None
         raise MaskLabError(f'{cfg.data}: the data changed since {run_dir} started (its split.csv differs); start a new run')
     with distributed(cfg.device) as device:  # every process loads process 0's last.pt
         verbose = verbose and dist_info()[0] == 0
-        learn = _build(cfg, run_dir, df, verbose, hooks, live, device)
+        learn = build_learner(cfg, run_dir, df, verbose, hooks, live, device)
         learn.model.load_state_dict(ckpt['model'])
         learn.load_training_state(ckpt['training_state'])
         if len(learn.history) >= cfg.epochs:
