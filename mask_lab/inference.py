@@ -178,8 +178,12 @@ def predict_runs_probs(run_dirs, df: pd.DataFrame, tta: str | None = None, batch
                 for key, ms in groups.items())
     return (total / len(loaded)).astype(np.float32)
 
-def _uses_faces(run_dirs, checkpoint: str) -> bool:
-    return any(load_run(r, checkpoint, 'cpu')[1]['preprocess'].get('crop', 'none') == 'face' for r in _as_list(run_dirs))
+def _uses_faces(run_dirs) -> bool:
+    "Whether any of the runs crops to the face (read from its config.json; a broken run fails later, in `load_run`)."
+    def crop(r):
+        try: return json.loads((Path(r) / 'config.json').read_text())['preprocess'].get('crop', 'none')
+        except (OSError, ValueError, KeyError, TypeError, AttributeError): return 'none'
+    return any(crop(r) == 'face' for r in _as_list(run_dirs))
 
 def predict(run_dirs, data, out=None, tta: str | None = None, probs_out=None, batch_size: int = 64,
             num_workers: int | None = None, device=None, checkpoint: str = 'best.pt', verbose: bool = False) -> pd.DataFrame:
@@ -188,7 +192,7 @@ def predict(run_dirs, data, out=None, tta: str | None = None, probs_out=None, ba
     plain = not ((Path(data) / 'info.csv').is_file() or (Path(data) / 'eval' / 'info.csv').is_file())
     df, problems = load_photos(data, on_problem='skip' if plain else 'raise')
     for path, reason in problems.itertuples(index=False): print(f'skipped {path}: {reason}', file=sys.stderr)
-    if _uses_faces(run_dirs, checkpoint):
+    if _uses_faces(run_dirs):
         from mask_lab.faces import face_boxes, no_face_report
         df = face_boxes(df, progress=verbose)
         missing = no_face_report(df)
