@@ -21,7 +21,7 @@ from .core import (IMAGE_STEMS, IMAGE_EXTS, GENDER_NAMES, DEFAULT_AGE_CUTOFFS, M
 __all__ = ['PROBLEM_COLUMNS', 'FACE_BOX_FILE', 'FACE_BOX', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS',
            'EVAL_COLUMNS', 'summarize_problems', 'DataProblemsError', 'parse_person_folder', 'image_problems',
            'add_listed_faces', 'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections',
-           'apply_corrections', 'load_eval', 'load_folder', 'load_photos', 'add_person_folds']
+           'apply_corrections', 'load_eval', 'load_folder', 'is_eval_folder', 'load_photos', 'add_person_folds']
 
 # %% ../nbs/02_data.ipynb #d548037e
 PROBLEM_COLUMNS = ['path', 'reason']
@@ -436,11 +436,14 @@ def load_folder(root, on_problem: str = 'skip', verify_images: bool = True) -> t
     if not good: raise DataProblemsError(problems, f'no usable photo in {root}: every photo has a problem')
     return pd.DataFrame({'ImageID': [p.relative_to(root).as_posix() for p in good], 'path': [str(p) for p in good]}), _problem_frame(problems)
 
-def load_photos(root, on_problem: str = 'skip', verify_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "`load_eval` for an eval folder (one with `info.csv`, or holding `eval/info.csv`), else `load_folder`."
+def is_eval_folder(root) -> bool:
+    "Whether `root` is an eval folder: one with `info.csv`, or holding `eval/info.csv`."
     root = Path(os.path.expanduser(os.fspath(root)))
-    if (root / 'info.csv').is_file() or (root / 'eval' / 'info.csv').is_file(): return load_eval(root, on_problem, verify_images)
-    return load_folder(root, on_problem, verify_images)
+    return (root / 'info.csv').is_file() or (root / 'eval' / 'info.csv').is_file()
+
+def load_photos(root, on_problem: str = 'skip', verify_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`load_eval` for an eval folder (`is_eval_folder`), else `load_folder`."
+    return (load_eval if is_eval_folder(root) else load_folder)(root, on_problem, verify_images)
 
 # %% ../nbs/02_data.ipynb #ad819e44
 def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from .core import MaskLabError
+from .data import FACE_BOX
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'CACHE_MODES', 'AUTO_RAM_SHARE', 'CACHE_BUILDS', 'ON_BAD_IMAGE',
@@ -68,8 +69,7 @@ def load_image(path, size: tuple[int, int] | None = None) -> Image.Image:
 def read_photo(path, size: tuple[int, int] | None = None, box=None, margin: float | None = None) -> Image.Image:
     "The photo at `path` upright in RGB; with a `margin`, cut to the square around the face `box` (None or NaN: the centred square)."
     if margin is None: return load_image(path, size)
-    from mask_lab.faces import crop_face
-    box = None if box is None or np.isnan(np.asarray(box, dtype=np.float64)).any() else np.asarray(box, dtype=np.float64)
+    from mask_lab.faces import crop_face   # faces reads photos with this module's `load_image`
     return crop_face(load_image(path), box, margin)
 
 # %% ../nbs/04_dataset.ipynb #4c2ecf6e
@@ -91,18 +91,16 @@ class ChannelGain(v2.Transform):
 def train_transform(pre: Preprocess, augment: str = 'light') -> v2.Compose:
     "Preprocessing plus augmentation for training: 'light' (flip, small shift and scale, brightness and contrast) or 'strong' (`AUGMENTS`)."
     if augment not in AUGMENTS: raise MaskLabError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+    start, end = [v2.ToImage(), v2.Resize(pre.size, antialias=True), v2.RandomHorizontalFlip()], [v2.Normalize(pre.mean, pre.std)]
     if augment == 'light':
-        return v2.Compose([v2.ToImage(), v2.Resize(pre.size, antialias=True), v2.RandomHorizontalFlip(),
-                           v2.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05)),
-                           v2.ColorJitter(brightness=0.2, contrast=0.2),
-                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)])
-    return v2.Compose([v2.ToImage(), v2.Resize(pre.size, antialias=True), v2.RandomHorizontalFlip(),
-                       v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.85, 1.15)),   # the crop's scale and position
+        return v2.Compose([*start, v2.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05)),
+                           v2.ColorJitter(brightness=0.2, contrast=0.2), v2.ToDtype(torch.float32, scale=True), *end])
+    return v2.Compose([*start, v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.85, 1.15)),   # the crop's scale and position
                        v2.RandomApply([v2.JPEG((30, 90))], p=0.3),
                        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.5))], p=0.2),
                        v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2, hue=0.02),
                        v2.RandomGrayscale(0.1),
-                       v2.ToDtype(torch.float32, scale=True), ChannelGain(0.1), v2.Normalize(pre.mean, pre.std),
+                       v2.ToDtype(torch.float32, scale=True), ChannelGain(0.1), *end,
                        v2.RandomErasing(p=0.25, scale=(0.02, 0.1))])
 
 # %% ../nbs/04_dataset.ipynb #2aa84152
@@ -203,7 +201,6 @@ class BadImage(NamedTuple):
 
 def face_box_array(df: pd.DataFrame) -> np.ndarray:
     "The (N, 4) float array of the face boxes in `df` (NaN where no face was found), or a clear error when it has none."
-    from mask_lab.faces import FACE_BOX   # faces reads photos with this module's `load_image`
     missing = [c for c in FACE_BOX if c not in df.columns]
     if missing: raise MaskLabError(f"crop='face' needs the photos' face boxes (columns {', '.join(FACE_BOX)}); "
                                    'add them with mask_lab.faces.face_boxes(df), or use crop none')

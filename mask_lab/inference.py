@@ -14,7 +14,7 @@ from torch import nn
 from sklearn.metrics import f1_score
 
 from .core import MaskLabError, N_CLASSES, class_names, atomic_write
-from .data import load_eval, load_photos, FACE_BOX
+from .data import load_eval, load_photos, is_eval_folder, FACE_BOX
 from .dataset import Preprocess, make_loader, load_image, read_photo
 from .learner import default_device, prefers_channels_last
 from .model import LAYOUTS, create_model, class_log_probs
@@ -189,8 +189,7 @@ def predict(run_dirs, data, out=None, tta: str | None = None, probs_out=None, ba
             num_workers: int | None = None, device=None, checkpoint: str = 'best.pt', verbose: bool = False) -> pd.DataFrame:
     "Submission (`ImageID`, `ans`) for the eval folder or plain photo folder `data` from one run folder or the mean of several; writes `out`/`probs_out` when given."
     # an eval folder keeps info.csv's rows and stops on a broken photo; a plain folder skips (and reports) what does not decode
-    plain = not ((Path(data) / 'info.csv').is_file() or (Path(data) / 'eval' / 'info.csv').is_file())
-    df, problems = load_photos(data, on_problem='skip' if plain else 'raise')
+    df, problems = load_photos(data, on_problem='raise' if is_eval_folder(data) else 'skip')
     for path, reason in problems.itertuples(index=False): print(f'skipped {path}: {reason}', file=sys.stderr)
     if _uses_faces(run_dirs):
         from mask_lab.faces import face_boxes, no_face_report
