@@ -108,6 +108,10 @@ def _check_derived(recorded: dict, settings: dict, source: str):
         raise MaskLabError(f'{source}: num_classes is {recorded["num_classes"]!r}, but the task has {N_CLASSES} classes')
     try: now = derived_config(cfg)
     except MaskLabError as e: raise MaskLabError(f'{source}: {e}') from None
+    if isinstance(recorded.get('preprocess'), dict):   # one saved before crops existed lacks crop and margin: read it as its run did
+        from mask_lab.dataset import Preprocess
+        try: recorded = {**recorded, 'preprocess': Preprocess.from_dict(recorded['preprocess']).to_dict()}
+        except (TypeError, MaskLabError) as e: raise MaskLabError(f'{source}: preprocess: {e}') from None
     for key, value in recorded.items():
         if _normal(value) != _normal(now[key]):
             raise MaskLabError(f'{source}: {key} is {_normal(value)!r}, but these settings give {_normal(now[key])!r}; '
