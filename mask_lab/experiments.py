@@ -21,8 +21,8 @@ from .train import TrainConfig, Interrupted, train, derived_config, _BEFORE_OPTI
 __all__ = ['DERIVED_KEYS', 'PRED_COLUMNS', 'BOOTSTRAP_RESAMPLES', 'BOOTSTRAP_SEED', 'WIDE_INTERVAL', 'check_setting',
            'load_config_file', 'read_config', 'person_resamples', 'weighted_macro_f1', 'bootstrap_macro_f1',
            'prediction_scores', 'head_scores', 'predictions_table', 'save_valid_predictions', 'open_cv', 'fold_state',
-           'oof_predictions', 'cv', 'read_predictions', 'compare', 'format_comparison', 'run_intervals',
-           'format_intervals']
+           'oof_predictions', 'format_oof_scores', 'cv', 'read_predictions', 'compare', 'format_comparison',
+           'run_intervals', 'format_intervals']
 
 # %% ../nbs/09a_experiments.ipynb #8c610a0f
 DERIVED_KEYS = ('num_classes', 'preprocess', 'frozen_stages')   # what a run records in config.json beside the fields
@@ -338,13 +338,14 @@ def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
     with _locked(cv_dir / '.cv.lock'):
         info = {**json.loads((cv_dir / 'cv.json').read_text()), 'status': 'done', 'folds_done': list(range(info['folds']))}
         _write_json(info, cv_dir / 'cv.json')
-    if verbose:
-        lo, hi = scores['ci95']
-        print(f'out-of-fold macro F1 {scores["macro_f1"]:.4f} [{lo:.4f}, {hi:.4f}] over {scores["people"]} people; '
-              + ', '.join(f'{h} {s["macro_f1"]:.4f}' for h, s in scores['heads'].items())
-              + (f'; fold ensemble on the eval folder {scores["eval_macro_f1"]:.4f}' if 'eval_macro_f1' in scores else '')
-              + f'; wrote {cv_dir / "oof_scores.json"}', flush=True)
     return scores
+
+def format_oof_scores(scores: dict) -> str:
+    "The line a finished CV prints: out-of-fold macro F1 with its interval, per head, and the fold ensemble's score when there is an answer key."
+    lo, hi = scores['ci95']
+    return (f'out-of-fold macro F1 {scores["macro_f1"]:.4f} [{lo:.4f}, {hi:.4f}] over {scores["people"]} people; '
+            + ', '.join(f'{h} {s["macro_f1"]:.4f}' for h, s in scores['heads'].items())
+            + (f'; fold ensemble on the eval folder {scores["eval_macro_f1"]:.4f}' if 'eval_macro_f1' in scores else ''))
 
 # %% ../nbs/09a_experiments.ipynb #f0e5662c
 def cv(config=None, folds: int | None = None, out='runs', name: str | None = None, data=None, eval_data=None, jobs: int = 1,
@@ -386,6 +387,7 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
             finished = (info.get('status') == 'done' and (cv_dir / 'oof_scores.json').exists()
                         and (not info.get('eval') or (cv_dir / 'submission.csv').exists()))
             result['scores'] = json.loads((cv_dir / 'oof_scores.json').read_text()) if finished else _finish_cv(cv_dir, info, verbose)
+        if verbose: print(f'{format_oof_scores(result["scores"])}; in {cv_dir}', flush=True)
     elif verbose:
         left = [str(k) for k, s in states.items() if s != 'done']
         print(f'{cv_dir}: {n - len(left)} of {n} folds done; not yet fold(s) {", ".join(left)}', flush=True)
