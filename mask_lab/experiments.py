@@ -204,6 +204,8 @@ def save_valid_predictions(run_dir, table: pd.DataFrame | None = None, device=No
     if table is None:
         from mask_lab.evaluate import validation_table
         table = validation_table(run_dir)
+    skipped = run_dir / 'skipped_images.csv'   # images the run could not read (on_bad_image='skip') are left out here too
+    if skipped.exists(): table = table[~table['path'].astype(str).isin(pd.read_csv(skipped)['path'].astype(str))]
     preds = predictions_table(table, predict_runs_probs(run_dir, table, batch_size=batch_size, num_workers=num_workers, device=device))
     scores = prediction_scores(preds)
     _write_csv(preds, run_dir / 'valid_predictions.csv')
@@ -282,7 +284,9 @@ def _train_fold(cv_dir: Path, info: dict, k: int, verbose: bool) -> str:
                 train(cfg.data, config=cfg, out=cv_dir, name=run.name, verbose=verbose, live=False)
         except Interrupted as e:
             raise Interrupted(f'{e}; or continue the whole CV with: mask-lab cv --out {cv_dir.parent} --name {cv_dir.name}', e.learn) from None
-        return fold_state(cv_dir, k)
+        if fold_state(cv_dir, k) != 'done':
+            raise MaskLabError(f'{run}: trained, but its validation predictions were not saved (the reason is in its train.log)')
+        return 'done'
 
 def _fold_command(cv_dir: Path, k: int) -> list[str]:
     return [sys.executable, '-m', 'mask_lab.cli', 'cv', '--out', str(cv_dir.parent), '--name', cv_dir.name, '--fold', str(k), '--quiet']

@@ -328,16 +328,20 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
         if learn.is_main: log.say(msg)
         raise Interrupted(msg, learn)
     if not learn.is_main: return learn
-    scores = _save_valid_predictions(learn, cfg)
-    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; its validation macro F1 {scores["macro_f1"]:.4f} '
-            f'[{scores["ci95"][0]:.4f}, {scores["ci95"][1]:.4f}] over {scores["people"]} people; run folder: {learn.run_dir}')
+    scores = _save_valid_predictions(learn, cfg, log)
+    interval = (f'; its validation macro F1 {scores["macro_f1"]:.4f} [{scores["ci95"][0]:.4f}, {scores["ci95"][1]:.4f}] over '
+                f'{scores["people"]} people' if scores else '')
+    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}{interval}; run folder: {learn.run_dir}')
     return learn
 
-def _save_valid_predictions(learn: Learner, cfg: TrainConfig) -> dict:
-    "Write the kept checkpoint's `valid_predictions.csv` and `valid_scores.json` (see `mask_lab.experiments`); return the scores."
+def _save_valid_predictions(learn: Learner, cfg: TrainConfig, log: TextLogger | None = None) -> dict | None:
+    "Write the kept checkpoint's `valid_predictions.csv` and `valid_scores.json` (see `mask_lab.experiments`); return the scores, or None (said in `train.log`) if they cannot be made."
     from mask_lab.experiments import save_valid_predictions
-    return save_valid_predictions(learn.run_dir, learn.valid_table, device=learn.device, batch_size=cfg.batch_size * 2,
-                                  num_workers=cfg.num_workers)
+    try: return save_valid_predictions(learn.run_dir, learn.valid_table, device=learn.device, batch_size=cfg.batch_size * 2,
+                                       num_workers=cfg.num_workers)
+    except MaskLabError as e:   # the training itself is done and kept: say why, do not fail the run
+        (log or TextLogger(learn.run_dir / 'train.log', False)).say(f'validation predictions not saved: {e}')
+        return None
 
 # %% ../nbs/09_train.ipynb #13d0ed9c
 def train(data=None, out='runs', name: str | None = None, resume=None, verbose: bool = True, hooks=(),
