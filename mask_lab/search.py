@@ -15,8 +15,8 @@ from .learner import EpochHook, CancelFit
 from .hooks import check_monitor, monitor_mode
 
 # %% auto #0
-__all__ = ['SPACE_KEYS', 'read_space', 'suggest', 'OptunaPruning', 'safe_url', 'open_storage', 'TrialRecord', 'make_pruner',
-           'search', 'load_study', 'trials_table']
+__all__ = ['SPACE_KEYS', 'read_space', 'suggest', 'OptunaPruning', 'safe_url', 'open_storage', 'base_config', 'TrialRecord',
+           'make_pruner', 'search', 'load_study', 'trials_table']
 
 # %% ../nbs/09b_search.ipynb #5525a925
 def _field_kinds() -> dict:
@@ -36,6 +36,12 @@ def _number(value, key: str, what: str, where: str):
 
 SPACE_KEYS = ('low', 'high', 'log', 'step', 'choices')
 
+def _setting(key: str, value, where: str):
+    "`value` as field `key` takes it from a file (`mask_lab.experiments.check_setting`), or one line naming `where` and `key`."
+    from mask_lab.experiments import check_setting
+    try: return check_setting(key, value)
+    except ValueError as e: raise MaskLabError(f'{where}: {key}: {e}, got {value!r}') from None
+
 def _distribution(key: str, spec, kind, where: str):
     "The Optuna distribution of one search-space entry (see `read_space`)."
     from optuna.distributions import FloatDistribution, IntDistribution, CategoricalDistribution
@@ -49,6 +55,7 @@ def _distribution(key: str, spec, kind, where: str):
         if set(spec) != {'choices'}: raise MaskLabError(f'{where}: {key}: choices cannot be combined with low, high, log or step')
         choices = spec['choices']
         if not isinstance(choices, list) or not choices: raise MaskLabError(f'{where}: {key}: choices must be a non-empty list')
+        choices = [_setting(key, c, where) for c in choices]
         # Optuna's choices are plain values; a list (such as a size) is stored as its JSON text and decoded in `suggest`
         encoded = [json.dumps(c) if isinstance(c, (list, dict)) else c for c in choices]
         if len(set(map(repr, encoded))) < len(encoded): raise MaskLabError(f'{where}: {key}: choices repeat a value')
@@ -163,23 +170,14 @@ def _engine_kwargs(url: str) -> dict:
     # fail fast on an unreachable server instead of waiting for the operating system's long TCP timeout
     return {'connect_args': {'connect_timeout': 10}} if url.startswith('postgresql') else {}
 
-# %% ../nbs/09b_search.ipynb #d00e47ce
-def _base_config(config) -> dict:
-    "The base config of a search as a dict of `TrainConfig` fields (stand-in until mask_lab.experiments lands)."
-    import yaml
+# %% ../nbs/09b_search.ipynb #0dca1fb9
+def base_config(config) -> dict:
+    "Every `TrainConfig` field of a search's base `config` (a YAML/JSON file or dict, read by `mask_lab.experiments.read_config`)."
+    from mask_lab.experiments import read_config
     from mask_lab.train import TrainConfig
-    where = 'config' if isinstance(config, dict) else str(config)
-    if not isinstance(config, dict):
-        path = Path(config)
-        if not path.is_file(): raise MaskLabError(f'{path}: no such config file')
-        try: config = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e: raise MaskLabError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
-    if not isinstance(config, dict): raise MaskLabError(f'{where}: expected a mapping of TrainConfig fields')
-    names = {f.name for f in fields(TrainConfig)}
-    bad = sorted(set(config) - names)
-    if bad: raise MaskLabError(f'{where}: {bad[0]}: not a TrainConfig field')
-    try: return TrainConfig(**config).to_dict()
-    except (TypeError, ValueError) as e: raise MaskLabError(f'{where}: {e}') from None
+    cfg = TrainConfig(**read_config(config)).to_dict()
+    if not cfg['data']: raise MaskLabError(f'{config if not isinstance(config, dict) else "config"}: no data folder (the data key)')
+    return cfg
 
 # %% ../nbs/09b_search.ipynb #969b6019
 def _run_trial(trial, cfg: dict, space: dict, study_dir: Path) -> float:
@@ -192,9 +190,7 @@ def _run_trial(trial, cfg: dict, space: dict, study_dir: Path) -> float:
     trial.set_user_attr('run_dir', str(run_dir)); trial.set_user_attr('host', socket.gethostname())
     record = {'study': trial.study.study_name, 'number': trial.number, 'params': params}
     hook = OptunaPruning(trial, cfg['monitor'])
-    settings = {**cfg, **params}
-    data = settings.pop('data')
-    learn = train(data, out=study_dir, name=run_dir.name, hooks=[hook, TrialRecord(record)], verbose=False, live=False, **settings)
+    learn = train(config={**cfg, **params}, out=study_dir, name=run_dir.name, hooks=[hook, TrialRecord(record)], verbose=False, live=False)
     best = next(h for h in learn.hooks if isinstance(h, Checkpoint)).best
     state = 'pruned' if hook.pruned_at else 'complete'
     _write_json(run_dir / 'trial.json', {**record, 'state': state, 'value': best,
@@ -252,7 +248,7 @@ def search(config, space, trials: int, study: str, storage: str | None = None, o
     "Run `trials` more trials of the Optuna study `study`: `space`'s settings over the base `config`, each trial a run folder."
     import optuna
     from mask_lab.learner import NonFiniteLoss
-    cfg = _base_config(config)
+    cfg = base_config(config)
     dists = read_space(space, cfg)
     space_json = {k: optuna.distributions.distribution_to_json(d) for k, d in dists.items()}
     study_dir = Path(out) / study
