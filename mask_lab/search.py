@@ -289,14 +289,16 @@ def load_study(study: str, out='runs', storage: str | None = None):
 
 # %% ../nbs/09b_search.ipynb #89b377ac
 def trials_table(study, out='runs') -> pd.DataFrame:
-    "One row per trial of `study` (an Optuna study): Optuna's `trials_dataframe` joined with its run folder's row of the runs table."
+    "One row per trial of `study`: Optuna's `trials_dataframe` joined with its run folder's row of the runs table and its validation interval."
     from mask_lab.evaluate import runs_table
+    from mask_lab.experiments import run_intervals
     trials = study.trials_dataframe(attrs=('number', 'state', 'value', 'params', 'duration', 'user_attrs'))
     if trials.empty: return trials
     trials.columns = [c.removeprefix('params_').removeprefix('user_attrs_') for c in trials.columns]
     trials['epochs_reported'] = trials.number.map({t.number: len(t.intermediate_values) for t in study.get_trials(deepcopy=False)})
     trials['name'] = [f'trial_{n}' for n in trials.number]
     study_dir = Path(out) / study.study_name
-    runs = runs_table(study_dir, sort=None) if study_dir.is_dir() else pd.DataFrame(columns=['name'])
+    if not study_dir.is_dir(): return trials   # the run folders are on another machine
+    runs = runs_table(study_dir, sort=None).merge(run_intervals(study_dir).drop(columns=['group', 'kind']), on='name', how='left')
     runs = runs.drop(columns=[c for c in trials.columns if c in runs.columns and c != 'name'])
     return trials.merge(runs, on='name', how='left')
