@@ -4,7 +4,7 @@
 
 # %% ../nbs/09b_search.ipynb #29837d94
 from __future__ import annotations
-import difflib, json, math, os, socket, sys, time, warnings
+import difflib, json, math, socket, time, warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -69,7 +69,7 @@ def _distribution(key: str, spec, kind, where: str):
     if step is not None: step = _number(step, key, 'step', where)
     if not low < high: raise MaskLabError(f'{where}: {key}: low must be below high, got {low} and {high}')
     if log and low <= 0: raise MaskLabError(f'{where}: {key}: a log range needs low > 0, got {low}')
-    if log and step is not None and kind is float: raise MaskLabError(f'{where}: {key}: a float range takes log or step, not both')
+    if log and step is not None: raise MaskLabError(f'{where}: {key}: a range takes log or step, not both')
     if step is not None and step <= 0: raise MaskLabError(f'{where}: {key}: step must be > 0, got {step}')
     if kind is int:
         bad = [k for k, v in (('low', low), ('high', high), ('step', step)) if v is not None and v != int(v)]
@@ -227,11 +227,11 @@ def _fail_stale(s) -> list[int]:
     "Fail the trials of workers that stopped sending heartbeats (Optuna's `fail_stale_trials`); their numbers."
     import optuna
     from optuna.trial import TrialState
-    running = {t._trial_id: t.number for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    running = {t.number for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(s)
-    return sorted(t.number for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t._trial_id in running)
+    return sorted(t.number for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running)
 
 # %% ../nbs/09b_search.ipynb #74d2ca37
 def make_pruner(name: str = 'median', startup_trials: int = 2, min_epochs: int = 1, epochs: int | None = None):
