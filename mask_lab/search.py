@@ -190,7 +190,12 @@ def _run_trial(trial, cfg: dict, space: dict, study_dir: Path) -> float:
     trial.set_user_attr('run_dir', str(run_dir)); trial.set_user_attr('host', socket.gethostname())
     record = {'study': trial.study.study_name, 'number': trial.number, 'params': params}
     hook = OptunaPruning(trial, cfg['monitor'])
-    learn = train(config={**cfg, **params}, out=study_dir, name=run_dir.name, hooks=[hook, TrialRecord(record)], verbose=False, live=False)
+    rec = TrialRecord(record)
+    try: learn = train(config={**cfg, **params}, out=study_dir, name=run_dir.name, hooks=[hook, rec], verbose=False, live=False)
+    except BaseException as e:  # Optuna fails the trial; the trial and its run folder, if this trial made it, say why
+        trial.set_user_attr('error', str(e) or type(e).__name__)
+        if rec.written: _write_json(run_dir / 'trial.json', {**record, 'state': 'fail', 'error': str(e) or type(e).__name__})
+        raise
     best = next(h for h in learn.hooks if isinstance(h, Checkpoint)).best
     state = 'pruned' if hook.pruned_at else 'complete'
     _write_json(run_dir / 'trial.json', {**record, 'state': state, 'value': best,
@@ -201,8 +206,9 @@ def _run_trial(trial, cfg: dict, space: dict, study_dir: Path) -> float:
 class TrialRecord(EpochHook):
     "Write the trial's number and settings into its run folder (`trial.json`) as soon as the folder exists."
     order = 0
-    def __init__(self, record: dict): self.record = record
-    def before_fit(self, learn): _write_json(learn.run_dir / 'trial.json', {**self.record, 'state': 'running'})
+    def __init__(self, record: dict): self.record, self.written = record, False
+    def before_fit(self, learn):
+        _write_json(learn.run_dir / 'trial.json', {**self.record, 'state': 'running'}); self.written = True
 
 def _write_json(path: Path, obj):
     with atomic_write(path) as tmp: tmp.write_text(json.dumps(obj, indent=2))
@@ -263,6 +269,9 @@ def search(config, space, trials: int, study: str, storage: str | None = None, o
         s = optuna.create_study(storage=rdb, study_name=study, direction=direction, load_if_exists=True, pruner=pruner,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
         _check_same_search(s, cfg, space_json, url)
+        if not s.trials and any(study_dir.glob('trial_*')):  # e.g. study.db removed: new trial numbers would meet old folders
+            raise MaskLabError(f'{study_dir}: holds trial folders, but study {study!r} in {safe_url(url)} has no trials; '
+                               'use another --study name or --out folder')
         if 'config' not in s.user_attrs: s.set_user_attr('config', cfg); s.set_user_attr('space', space_json)
         study_dir.mkdir(parents=True, exist_ok=True)
         _write_json(study_dir / 'search.json', {'study': study, 'storage': safe_url(url), 'direction': direction,
@@ -272,7 +281,8 @@ def search(config, space, trials: int, study: str, storage: str | None = None, o
         def report(st, t):
             value = '-' if t.value is None else f'{t.value:.4f}'
             settings = ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}' for k, v in t.params.items())
-            say(f'trial {t.number} {t.state.name.lower()}: {cfg["monitor"]} {value} ({settings}); {t.user_attrs.get("run_dir", "")}', flush=True)
+            why = f' ({t.user_attrs["error"]})' if 'error' in t.user_attrs else ''
+            say(f'trial {t.number} {t.state.name.lower()}: {cfg["monitor"]} {value} ({settings}); {t.user_attrs.get("run_dir", "")}{why}', flush=True)
         s.optimize(lambda t: _run_trial(t, cfg, dists, study_dir), n_trials=trials, catch=(NonFiniteLoss,), callbacks=[report])
     finally: optuna.logging.set_verbosity(level)
     return s

@@ -22,10 +22,10 @@ def cmd_search(args):
     s = search(args.config, args.space, args.trials, args.study, storage=args.storage, out=args.out, pruner=args.pruner,
                startup_trials=args.startup_trials, min_epochs=args.min_epochs, seed=args.seed, heartbeat=args.heartbeat,
                verbose=not args.quiet)
-    done = [t for t in s.trials if t.value is not None and t.state.name == 'COMPLETE']
-    if done:
+    if any(t.state.name == 'COMPLETE' for t in s.trials):
         b = s.best_trial
         print(f'study {args.study}: {len(s.trials)} trials, best trial {b.number} ({b.value:.4f}): {b.user_attrs.get("run_dir", "")}')
+    else: print(f'study {args.study}: {len(s.trials)} trials, none complete yet')
 
 def add_search_parser(subparsers):
     "Add `mask-lab search` to the `mask-lab` sub-command parsers."

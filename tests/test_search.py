@@ -70,3 +70,15 @@ def test_a_study_refuses_another_config(cli, files):
     (files / 'space.yaml').write_text('lr: {low: 1.0e-4, high: 1.0e-2, log: true}\noptimizer: [adamw, sgd]\n')
     code, err = _search(cli, files, trials=1)
     assert code == 2 and 'was started with another search space (differs in lr)' in err, err
+
+
+def test_a_trial_whose_loss_explodes_fails_and_the_search_goes_on(cli, files):
+    from mask_lab.search import load_study
+    (files / 'space.yaml').write_text('lr: [1.0e+8]\n')   # NaN loss within two epochs
+    code, err = _search(cli, files, trials=2)
+    assert code == 0, err
+    trials = load_study('s', out=files / 'runs').trials
+    assert [t.state.name for t in trials] == ['FAIL', 'FAIL']
+    assert trials[0].user_attrs['error'].startswith('training loss is nan')
+    rec = json.loads((files / 'runs' / 's' / 'trial_0' / 'trial.json').read_text())
+    assert rec['state'] == 'fail' and rec['error'] == trials[0].user_attrs['error']
