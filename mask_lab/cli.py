@@ -248,6 +248,7 @@ def build_parser(train_options: bool = True) -> argparse.ArgumentParser:
     s.add_argument('submission', type=Path, help='submission CSV (ImageID,ans)')
     s.add_argument('answers', type=Path, help='answer key CSV (ImageID,ans)')
     s.set_defaults(func=cmd_score)
+    from mask_lab.search_cli import add_search_parser; add_search_parser(sub)  # `search` (see mask_lab.search_cli)
     return p
 
 def main(argv=None) -> int:
