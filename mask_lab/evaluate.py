@@ -473,7 +473,9 @@ def runs_html(df: pd.DataFrame) -> str:
         settings = {c: _cell(r, c) for c in SETTING_COLUMNS}
         short = f'{settings["model"]}, lr {settings["lr"]}, {settings["size"]}'
         hover = e('; '.join(f'{k} {v}' for k, v in settings.items()) + f'; {r["path"]}')
-        status = '' if r['status'] == 'ok' else f'<div style="color:#b00020;white-space:normal">{e(str(r["status"]))}</div>'
+        # the status names files inside the run folder by their own names; the folder is in the settings' tooltip
+        short_status = str(r['status']).replace(str(r['path']) + os.sep, '')
+        status = '' if r['status'] == 'ok' else f'<div style="color:#b00020;white-space:normal">{e(short_status)}</div>'
         epoch = f'{_cell(r, "best_epoch")}/{_cell(r, "epochs_run")}'
         cells = [f'<td style="max-width:260px;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
                  *([f'<td>{e(r["group"] or "-")}</td>'] if groups else []),

@@ -44,6 +44,9 @@ def lab(tmp_path_factory):
     widgets = work / '.settings' / '@jupyter-widgets' / 'jupyterlab-manager'
     widgets.mkdir(parents=True)   # save the widget state with the notebook, as users who reopen notebooks do
     (widgets / 'plugin.jupyterlab-settings').write_text(json.dumps({'saveState': True}))
+    news = work / '.settings' / '@jupyterlab' / 'apputils-extension'
+    news.mkdir(parents=True)      # no "get notified about Jupyter news?" pop-up over the screenshots
+    (news / 'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false'}))
     LAB_DIR[0] = work
     port = _free_port()
     env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(work / '.settings'), 'IN_TEST': '1', 'OMP_NUM_THREADS': '1'}
@@ -76,7 +79,7 @@ def browser():
 
 
 def _open(browser, lab, notebook):
-    page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+    page = browser.new_page(viewport={'width': 1400, 'height': 2000})   # tall enough to screenshot a whole dashboard
     page.goto(f'{lab}/lab/tree/{notebook}?reset')  # a fresh workspace: only this notebook open
     page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=90_000)
     page.get_by_text('Python 3 (ipykernel) | Idle').wait_for(timeout=90_000)  # the kernel is up
@@ -115,7 +118,7 @@ def _log_console_errors(page, name):
     "Open JupyterLab's log console (View > Show Log Console), screenshot it, and return the text of its error entries."
     page.get_by_role('menuitem', name='View', exact=True).click()
     page.get_by_role('menuitem', name='Show Log Console', exact=True).click()
-    panel = page.locator('.jp-LogConsole').first
+    panel = page.locator('.jp-LogConsolePanel').first
     panel.wait_for(timeout=10_000)
     page.wait_for_timeout(500)
     panel.screenshot(path=str(ARTIFACTS / f'{name}_log_console.png'))
@@ -240,7 +243,7 @@ def test_evaluate_runs_dashboard_after_run_all(lab, browser):
     rows = lambda: dash.locator('tr[data-run]').evaluate_all('els => els.map(e => e.dataset.run)')
     def wait_rows(old):
         page.wait_for_function('(old) => JSON.stringify([...document.querySelectorAll(".mask-lab-runs-dashboard tr[data-run]")]'
-                               '.map(e => e.dataset.run)) !== old', arg=json.dumps(old), timeout=20_000)
+                               '.map(e => e.dataset.run)) !== old', arg=json.dumps(old, separators=(',', ':')), timeout=20_000)
         return rows()
     best_first = rows()
     assert len(best_first) >= 5 and 'too small to tell' in dash.inner_text(), best_first
