@@ -471,13 +471,13 @@ def runs_html(df: pd.DataFrame) -> str:
                                   'style="color:#b00020">too small to tell</span>' if r['too_small'] else '')
         else: ci = '-'
         settings = {c: _cell(r, c) for c in SETTING_COLUMNS}
-        short = f'{settings["model"]}, lr {settings["lr"]}, {settings["size"]}'
+        short = f'{settings["model"]}, lr {settings["lr"]}, {settings["size"]}' if pd.notna(r['model']) else '-'
         hover = e('; '.join(f'{k} {v}' for k, v in settings.items()) + f'; {r["path"]}')
         # the status names files inside the run folder by their own names; the folder is in the settings' tooltip
         short_status = str(r['status']).replace(str(r['path']) + os.sep, '')
         status = '' if r['status'] == 'ok' else f'<div style="color:#b00020;white-space:normal">{e(short_status)}</div>'
         epoch = f'{_cell(r, "best_epoch")}/{_cell(r, "epochs_run")}'
-        cells = [f'<td style="max-width:260px;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
+        cells = [f'<td style="min-width:220px;max-width:320px;white-space:normal;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
                  *([f'<td>{e(r["group"] or "-")}</td>'] if groups else []),
                  f'<td><b>{f1}</b></td>', f'<td>{ci}</td>', *(f'<td>{_cell(r, c)}</td>' for c in ('mask_f1', 'gender_f1', 'age_f1')),
                  f'<td>{epoch}</td>', f'<td>{_cell(r, "seconds")}</td>', f'<td>{_cell(r, "created")}</td>',

@@ -143,6 +143,13 @@ def _save_and_measure(page, notebook) -> int:
     return size
 
 
+def _reopened(browser, lab, notebook):
+    "A copy of the saved notebook opened again, not run (a fresh kernel): what a user sees opening it later."
+    copy = f'reopened_{notebook}'
+    shutil.copy(LAB_DIR[0] / notebook, LAB_DIR[0] / copy)
+    return _open(browser, lab, copy)
+
+
 def _no_stuck_widgets(page):
     page.wait_for_timeout(1500)
     stuck = page.get_by_text('Loading widget...').count()
@@ -199,6 +206,15 @@ def test_eda_widgets_work_after_run_all(lab, browser):
     size = _save_and_measure(page, '03_eda.ipynb')
     assert size < SAVED_LIMIT, f'the saved 03_eda.ipynb weighs {size / 1e6:.1f} MB'
     page.close()
+    # opened again without running: the charts come back from the saved notebook, in the dashboard and in their cells
+    page = _reopened(browser, lab, '03_eda.ipynb')
+    dash = page.locator('.mask-lab-eda-dashboard').first
+    dash.wait_for(timeout=30_000)
+    dash.scroll_into_view_if_needed()
+    dash.locator('.js-plotly-plot').nth(3).wait_for(timeout=30_000)
+    assert page.locator('.js-plotly-plot').count() >= 8           # the standalone charts and the dashboard's four
+    dash.screenshot(path=str(ARTIFACTS / 'eda_7_reopened_dashboard.png'))
+    page.close()
 
 
 def test_live_chart_grows_while_training(lab, browser):
@@ -229,7 +245,7 @@ def test_evaluate_runs_dashboard_after_run_all(lab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = _open(browser, lab, '12_evaluate.ipynb')
     _run_all(page)
-    _no_error_outputs(_wait_done(page, timeout=420))
+    _no_error_outputs(_wait_done(page, timeout=900))   # a ceiling for a loaded machine
     _no_stuck_widgets(page)
     # what the example model learnt: its confusion matrix and mistakes gallery
     for k, code in ((1, 'fig = confusion_figure(report)'), (2, 'gallery = mistakes_gallery(preds')):
