@@ -467,8 +467,8 @@ def runs_html(df: pd.DataFrame) -> str:
         f1 = _cell(r, 'best_macro_f1')
         if pd.notna(r['f1_low']):
             half = (r['f1_high'] - r['f1_low']) / 2
-            ci = f'{half:.3f}' + (' <span title="an interval wider than &plusmn;0.05: too few people to tell runs apart" '
-                                  'style="color:#b00020">too small to tell</span>' if r['too_small'] else '')
+            ci = f'{half:.3f}' + ('<div title="an interval wider than &plusmn;0.05: too few people to tell runs apart" '
+                                  'style="color:#b00020;font-size:11px">too small to tell</div>' if r['too_small'] else '')
         else: ci = '-'
         settings = {c: _cell(r, c) for c in SETTING_COLUMNS}
         short = f'{settings["model"]}, lr {settings["lr"]}, {settings["size"]}' if pd.notna(r['model']) else '-'
@@ -477,10 +477,10 @@ def runs_html(df: pd.DataFrame) -> str:
         short_status = str(r['status']).replace(str(r['path']) + os.sep, '')
         status = '' if r['status'] == 'ok' else f'<div style="color:#b00020;white-space:normal">{e(short_status)}</div>'
         epoch = f'{_cell(r, "best_epoch")}/{_cell(r, "epochs_run")}'
-        cells = [f'<td style="min-width:220px;max-width:320px;white-space:normal;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
+        cells = [f'<td style="min-width:150px;max-width:260px;white-space:normal;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
                  *([f'<td>{e(r["group"] or "-")}</td>'] if groups else []),
                  f'<td><b>{f1}</b></td>', f'<td>{ci}</td>', *(f'<td>{_cell(r, c)}</td>' for c in ('mask_f1', 'gender_f1', 'age_f1')),
-                 f'<td>{epoch}</td>', f'<td>{_cell(r, "seconds")}</td>', f'<td>{_cell(r, "created")}</td>',
+                 f'<td>{epoch}</td>', f'<td>{_cell(r, "seconds")}</td>', f'<td>{"-" if pd.isna(r["created"]) else f"{r.created:%m-%d %H:%M}"}</td>',
                  f'<td title="{hover}" style="cursor:help">{e(short)}</td>']
         rows.append(f'<tr data-run="{e(_run_label(r["path"], r["group"]))}">' + ''.join(cells) + '</tr>')
     style = ('<style>.mask-lab-runs-table table{border-collapse:collapse;font-size:12px;width:100%}'
