@@ -152,17 +152,20 @@ def augment_params(spec: AugmentSpec, n: int, generator: torch.Generator | None 
 def warp_index(p: dict, size: tuple[int, int], device=None) -> torch.Tensor:
     "(B, 1, H*W) int64: per sample, the flat index into its image padded by one black pixel of the (nearest) source of each output pixel."
     H, W = size
-    k = lambda t: t.to(device, torch.float32).view(-1, 1, 1)
-    a, s = p['angle'].to(device, torch.float32) * (math.pi / 180), p['scale'].to(device, torch.float32)
-    cos, sin, f = a.cos() / s, a.sin() / s, 1 - 2 * p['flip'].to(device, torch.float32)   # f: -1 mirrors the source column
-    tx, ty = p['shift'][:, 0].to(device) * W, p['shift'][:, 1].to(device) * H
-    u = (torch.arange(W, device=device, dtype=torch.float32) - (W - 1) / 2).view(1, 1, W)
-    v = (torch.arange(H, device=device, dtype=torch.float32) - (H - 1) / 2).view(1, H, 1)
-    # source = mirror(R(-angle) / scale @ (output - shift)), in pixels from the centre; +1 for the padding
-    col = k(f * cos) * u + (k(f * sin) * v + k((W + 1) / 2 - f * (cos * tx + sin * ty)))
-    row = k(-sin) * u + (k(cos) * v + k((H + 1) / 2 - cos * ty + sin * tx))
-    col, row = col.clamp_(0, W + 1).round_(), row.clamp_(0, H + 1).round_()
-    return torch.add(col, row, alpha=W + 2).long().view(len(a), 1, H * W)
+    f32 = lambda t: t.to(device, torch.float32)
+    a, s = f32(p['angle']) * (math.pi / 180), f32(p['scale'])
+    cos, sin, f = a.cos() / s, a.sin() / s, 1 - 2 * f32(p['flip'])   # f: -1 mirrors the source column
+    tx, ty = f32(p['shift'][:, 0]) * W, f32(p['shift'][:, 1]) * H
+    # source = mirror(R(-angle) / scale @ (output - shift)), in pixels from the centre, +1 for the padding:
+    # an affine function of the output pixel's (x, y, 1), so one matrix product gives every column and row
+    coef = torch.stack([torch.stack([f * cos, f * sin, (W + 1) / 2 - f * (cos * tx + sin * ty)], 1),
+                        torch.stack([-sin, cos, (H + 1) / 2 - cos * ty + sin * tx], 1)])     # (2, B, 3)
+    x, y = torch.meshgrid(torch.arange(W, device=device, dtype=torch.float32) - (W - 1) / 2,
+                          torch.arange(H, device=device, dtype=torch.float32) - (H - 1) / 2, indexing='xy')
+    B = len(a)
+    src = (coef.view(2 * B, 3) @ torch.stack([x.reshape(-1), y.reshape(-1), torch.ones(H * W, device=device)])).view(2, B, H * W)
+    src[0].clamp_(0, W + 1); src[1].clamp_(0, H + 1); src.round_()
+    return torch.add(src[0], src[1], alpha=W + 2).long().view(B, 1, H * W)
 
 def warp(x: torch.Tensor, p: dict) -> torch.Tensor:
     "The uint8 batch `x` (B, C, H, W) flipped, rotated, scaled and shifted per sample as `p` says, as (B, C, H*W); black outside."
@@ -224,8 +227,9 @@ class BatchTransform:
             if augment not in AUGMENT_SPECS: raise MaskLabError(f"augment must be one of {', '.join(AUGMENT_SPECS)}, got {augment!r}")
             augment = AUGMENT_SPECS[augment]
         self.pre, self.spec, self.device = pre, augment, torch.device(device) if device else default_device()
-        std = torch.tensor(pre.std).view(1, 3, 1)
-        self.scale, self.shift = 1 / std, -torch.tensor(pre.mean).view(1, 3, 1) / std   # normalisation of 0..1 values
+        mean, std = torch.tensor(pre.mean), torch.tensor(pre.std)
+        self.scale, self.shift = 1 / std, -mean / std                  # normalisation of 0..1 values
+        self.low, self.high = self.shift.tolist(), (self.shift + self.scale).tolist()   # 0 and 1, normalised
 
     @property
     def random(self) -> bool: return self.spec is not None
@@ -236,7 +240,8 @@ class BatchTransform:
         "The float batch of uint8 `x`, augmented with `params` (drawn from `generator` when not given) when there is an augmentation."
         B, C, H, W = x.shape
         scale, shift = self.scale.to(x.device), self.shift.to(x.device)
-        if self.spec is None: return torch.addcmul(shift, x.reshape(B, C, -1).float(), scale / 255).view(B, C, H, W)
+        if self.spec is None:   # evaluation: uint8 to float, normalised, in two in-place passes
+            return x.reshape(B, C, -1).float().mul_((scale / 255).view(1, C, 1)).add_(shift.view(1, C, 1)).view(B, C, H, W)
         p = self.params(B, generator) if params is None else params
         if p['jpeg'].any():
             sel = p['jpeg'].nonzero().view(-1)
@@ -246,8 +251,12 @@ class BatchTransform:
             sel = p['blur'].nonzero().view(-1)
             y = y.view(B, C, H, W); y[sel.to(y.device)] = gaussian_blur(y[sel.to(y.device)], p['sigma'][sel]); y = y.view(B, C, -1)
         M, o = colour_matrix(p, y.mean(2), self.pre)
-        y = torch.baddbmm(o, M, y).clamp_(0, 1)
-        y = torch.addcmul(shift, y, scale, out=y).view(B, C, H, W)
+        M, o = scale.view(1, C, 1) * M, scale.view(1, C, 1) * o + shift.view(1, C, 1)   # normalisation folded in
+        diagonal = M.diagonal(dim1=1, dim2=2)
+        if torch.equal(M, torch.diag_embed(diagonal)): y = y.mul_(diagonal.unsqueeze(-1)).add_(o)   # no colour mixing ('light'): a multiply-add in place
+        else: y = torch.baddbmm(o, M, y)
+        for c in range(C): y[:, c].clamp_(self.low[c], self.high[c])   # pixels stay in 0..1; per channel: scalar bounds are faster
+        y = y.view(B, C, H, W)
         if p['erase'].any(): y.masked_fill_(erase_mask(p, (H, W), y.device), 0)   # 0: the mean colour, as v2.RandomErasing
         return y
 
