@@ -85,7 +85,7 @@ class TrainConfig:
                                     choices=('min', 'max'))
     save_every: int | None = _opt(None, 'also keep a checkpoint every N epochs', type=int)
     corrections: str | None = _opt(None, 'label corrections CSV (person, field, value, reason), applied before the split')
-    cache: str = _opt('none', 'image cache: none (decode every epoch), ram, disk (memory-mapped, reused between runs) or auto',
+    cache: str = _opt('auto', 'image cache: auto (ram or disk for more than 500 photos, else none), none (decode every epoch), ram, disk (memory-mapped, reused between runs)',
                       choices=('none', 'ram', 'disk', 'auto'))
     on_problem: str = _opt('skip', 'skip people with data problems (listed in problems.csv) or stop', choices=('skip', 'raise'))
     on_bad_image: str = _opt('stop', 'an image that cannot be read during training: stop with an error naming it, '
