@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_eda.ipynb #1c3ec23f
 from __future__ import annotations
-import base64, html, io, os
+import base64, html, io, json, os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,13 +21,13 @@ from .data import load_train
 from .dataset import face_box_array, read_photo
 
 # %% auto #0
-__all__ = ['STAT_COLUMNS', 'MASK_COLOURS', 'AGE_COLOURS', 'FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS', 'CORRECTION_COLUMNS',
-           'with_cutoffs', 'label_counts', 'imbalance_ratio', 'imbalance_summary', 'person_table', 'old_group_sizes',
-           'image_stats', 'filter_table', 'fig_attribute_counts', 'fig_class_counts', 'fig_age_histogram',
-           'gender_age_table', 'fig_gender_age', 'LabelDashboard', 'label_dashboard', 'person_gallery', 'class_gallery',
-           'GalleryWidget', 'gallery_widget', 'photo_features', 'flags_from_features', 'flag_suspicious',
-           'face_regions_overlay', 'label_corrections', 'write_label_corrections', 'fig_channel_brightness',
-           'eda_report', 'eda_report_from_folder']
+__all__ = ['STAT_COLUMNS', 'MASK_COLOURS', 'AGE_COLOURS', 'ALL', 'FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS',
+           'CORRECTION_COLUMNS', 'with_cutoffs', 'label_counts', 'imbalance_ratio', 'imbalance_summary', 'person_table',
+           'old_group_sizes', 'image_stats', 'filter_table', 'fig_attribute_counts', 'fig_class_counts',
+           'fig_age_histogram', 'gender_age_table', 'fig_gender_age', 'PlotlyView', 'error_html', 'LabelDashboard',
+           'label_dashboard', 'person_gallery', 'class_gallery', 'GalleryWidget', 'gallery_widget', 'photo_features',
+           'flags_from_features', 'flag_suspicious', 'face_regions_overlay', 'label_corrections',
+           'write_label_corrections', 'fig_channel_brightness', 'eda_report', 'eda_report_from_folder']
 
 # %% ../nbs/03_eda.ipynb #d1749ae9
 def _check_columns(df, columns, what):
@@ -183,7 +183,11 @@ def fig_attribute_counts(df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS) -> go.Fi
 
 # %% ../nbs/03_eda.ipynb #3554b373
 def _class_title(counts):
-    return f'Photos per class (largest / smallest = {imbalance_ratio(counts):.1f})'
+    "The class chart's title: the imbalance ratio, or how many classes are empty (a ratio would be infinite)."
+    ratio = imbalance_ratio(counts)
+    if np.isnan(ratio): return 'Photos per class (none selected)'
+    if np.isinf(ratio): return f'Photos per class ({int((counts == 0).sum())} of {len(counts)} classes empty)'
+    return f'Photos per class (largest / smallest = {ratio:.1f})'
 
 def fig_class_counts(df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS) -> go.Figure:
     "Bar chart of the photos in each of the 18 classes, in class order (one trace, `y` = the counts)."
@@ -243,11 +247,36 @@ def fig_gender_age(df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS) -> go.Figure:
                       yaxis_autorange='reversed', margin=dict(t=60, b=40, l=70, r=20))
     return fig
 
+# %% ../nbs/03_eda.ipynb #1c1d2a82
+def _jsonable(fig) -> dict:
+    return json.loads(fig.to_json())   # numpy arrays become lists
+
+class PlotlyView(widgets.Output):
+    "A widget showing one plotly figure as plotly's JSON (no plotly.js in the widget state); `show(fig)` redraws it."
+    def __init__(self, fig=None, **kwargs):
+        super().__init__(**kwargs)
+        self.figure = None
+        if fig is not None: self.show(fig)
+
+    def show(self, fig) -> 'PlotlyView':
+        "Draw `fig` (a `go.Figure`) in place of what the view showed."
+        self.figure = fig
+        title = fig.layout.title.text or 'plotly figure'
+        self.outputs = ({'output_type': 'display_data', 'metadata': {},
+                         'data': {'application/vnd.plotly.v1+json': _jsonable(fig) | {'config': {'displaylogo': False}},
+                                  'text/plain': f'<figure: {title}>'}},)
+        return self
+
+def error_html(e: BaseException) -> str:
+    "An exception as one red line of HTML, for a widget to show where its output would have been."
+    return f'<div style="color:#b00020"><b>{html.escape(type(e).__name__)}</b>: {html.escape(str(e))}</div>'
+
 # %% ../nbs/03_eda.ipynb #9a58094b
 _KEEP = object()
+ALL = 'all'   # the dropdowns' value for "no filter" (None would blank the dropdown in ipywidgets 8)
 
 class LabelDashboard(widgets.VBox):
-    "Label charts under gender / age / mask / fold filters; `update(...)` or any widget change refreshes every chart in place."
+    "Label charts under gender / age / mask / fold filters; `update(...)` or any widget change refreshes every chart."
     css_class = 'mask-lab-eda-dashboard'
 
     def __init__(self, df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS):
@@ -260,36 +289,40 @@ class LabelDashboard(widgets.VBox):
         folds = sorted(int(f) for f in self.df['fold'].unique()) if 'fold' in self.df.columns else []
         style = dict(description_width='initial')
         self.controls = {
-            'gender': widgets.Dropdown(options=[('all', None)] + [(n, i) for i, n in enumerate(GENDER_NAMES)],
+            'gender': widgets.Dropdown(options=[('all', ALL)] + [(n, i) for i, n in enumerate(GENDER_NAMES)],
                                        description='gender', style=style),
             'age_range': widgets.IntRangeSlider(value=self.age_span, min=self.age_span[0], max=self.age_span[1],
                                                 description='age', continuous_update=False, style=style),
-            'mask': widgets.Dropdown(options=[('all', None)] + [(n, i) for i, n in enumerate(MASK_NAMES)],
+            'mask': widgets.Dropdown(options=[('all', ALL)] + [(n, i) for i, n in enumerate(MASK_NAMES)],
                                      description='mask', style=style),
-            'fold': widgets.Dropdown(options=[('all', None)] + [(f'fold {f}', f) for f in folds],
+            'fold': widgets.Dropdown(options=[('all', ALL)] + [(f'fold {f}', f) for f in folds],
                                      description='fold', disabled=not folds, style=style)}
-        self.summary = widgets.HTML()
-        self.figures = {'attributes': go.FigureWidget(fig_attribute_counts(self.df, self.cutoffs)),
-                        'classes': go.FigureWidget(fig_class_counts(self.df, self.cutoffs)),
-                        'ages': go.FigureWidget(fig_age_histogram(self.df, self.cutoffs, self.age_span)),
-                        'gender_age': go.FigureWidget(fig_gender_age(self.df, self.cutoffs))}
+        self.summary, self.error = widgets.HTML(), widgets.HTML()
+        self.figures = {'attributes': fig_attribute_counts(self.df, self.cutoffs), 'classes': fig_class_counts(self.df, self.cutoffs),
+                        'ages': fig_age_histogram(self.df, self.cutoffs, self.age_span), 'gender_age': fig_gender_age(self.df, self.cutoffs)}
+        self.views = {k: PlotlyView() for k in self.figures}
         self._holding = False
         for w in self.controls.values(): w.observe(self._changed, names='value')
-        self.children = [widgets.HBox(list(self.controls.values())), self.summary, *self.figures.values()]
+        self.children = [widgets.HBox(list(self.controls.values())), self.summary, self.error, *self.views.values()]
         self.add_class(self.css_class)
         self.refresh()
 
     def _changed(self, change):
-        if not self._holding: self.refresh()
+        if self._holding: return
+        try: self.refresh()
+        except Exception as e: self.error.value = error_html(e)   # shown in the widget, not only in the log console
+
+    def __repr__(self): return f'<LabelDashboard of {len(self.df)} photos: run the cell to use its filters>'
 
     def update(self, gender=_KEEP, age_range=_KEEP, mask=_KEEP, fold=_KEEP) -> 'LabelDashboard':
         "Set any of the filters (a name, a code or `None` for all; `age_range` as `(low, high)`) and refresh once."
         new = {}
-        if gender is not _KEEP: new['gender'] = None if gender is None else _codes(gender, GENDER_NAMES, 'gender')[0]
-        if mask is not _KEEP: new['mask'] = None if mask is None else _codes(mask, MASK_NAMES, 'mask status')[0]
+        if gender is not _KEEP: new['gender'] = ALL if gender is None else _codes(gender, GENDER_NAMES, 'gender')[0]
+        if mask is not _KEEP: new['mask'] = ALL if mask is None else _codes(mask, MASK_NAMES, 'mask status')[0]
         if age_range is not _KEEP: new['age_range'] = self.age_span if age_range is None else tuple(int(a) for a in age_range)
         if fold is not _KEEP:
             options = [v for _, v in self.controls['fold'].options]
+            fold = ALL if fold is None else fold
             if fold not in options: raise MaskLabError(f'unknown fold {fold!r}: the table has folds {options[1:]}')
             new['fold'] = fold
         self._holding = True
@@ -302,12 +335,12 @@ class LabelDashboard(widgets.VBox):
     @property
     def filters(self) -> dict:
         "The current filters, as `filter_table` arguments."
-        f = {k: w.value for k, w in self.controls.items()}
+        f = {k: None if w.value == ALL else w.value for k, w in self.controls.items()}
         if f['age_range'] == self.age_span: f['age_range'] = None
         return f
 
     def refresh(self):
-        "Re-filter the table and rewrite every chart's data and the summary line."
+        "Re-filter the table, rewrite every chart's data and the summary line, and redraw the charts."
         sub = self.filtered = filter_table(self.df, **self.filters)
         counts = label_counts(sub, self.cutoffs)
         f = self.figures
@@ -325,6 +358,8 @@ class LabelDashboard(widgets.VBox):
             f['gender_age'].data[0].z = gender_age_table(sub, self.cutoffs).to_numpy().tolist()
         self.summary.value = (f'<b>{len(sub)}</b> photos of <b>{len(people)}</b> people selected. '
                               f'18 classes: {html.escape(imbalance_summary(counts["class"]))}.')
+        for k, fig in f.items(): self.views[k].show(fig)
+        self.error.value = ''
 
 def label_dashboard(df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS) -> LabelDashboard:
     "The label dashboard of an image table (an `ipywidgets.VBox` with CSS class `mask-lab-eda-dashboard`)."
@@ -408,13 +443,22 @@ class GalleryWidget(widgets.VBox):
         self.df, self.cutoffs, self.n = with_cutoffs(df, cutoffs), check_age_cutoffs(cutoffs), n
         self.kind = widgets.ToggleButtons(options=['person', 'class'], value='person')
         self.choice = widgets.Dropdown(description='show', layout=widgets.Layout(width='360px'))
-        self.image = widgets.Image(format='jpeg')
+        self.image, self.error = widgets.Image(format='jpeg'), widgets.HTML()
         self.current, self._holding = None, False
-        self.kind.observe(lambda _: self._set_options(), names='value')
-        self.choice.observe(lambda _: self._holding or self._render(), names='value')
+        self.kind.observe(lambda _: self._shown(self._set_options), names='value')
+        self.choice.observe(lambda _: self._holding or self._shown(self._render), names='value')
         self._set_options()
-        self.children = [widgets.HBox([self.kind, self.choice]), self.image]
+        self.children = [widgets.HBox([self.kind, self.choice]), self.error, self.image]
         self.add_class('mask-lab-eda-gallery')
+
+    def _shown(self, action):
+        "Run a widget callback; an error replaces the picture by its message (a click must never fail silently)."
+        try:
+            action()
+            self.error.value = ''
+        except Exception as e:
+            self.error.value, self.image.value, self.current = error_html(e), b'', None
+            self.image.layout.display = 'none'
 
     def _set_options(self):
         if self.kind.value == 'person':
@@ -435,6 +479,8 @@ class GalleryWidget(widgets.VBox):
         if self.kind.value == 'person': img = person_gallery(self.df, self.choice.value, cutoffs=self.cutoffs)
         else: img = class_gallery(self.df, self.choice.value, self.n, cutoffs=self.cutoffs, cols=min(self.n, 4))
         self.current, self.image.value = img, _jpeg(img)
+        # its own size, not stretched to the notebook's width (blurry, and taller than the screen)
+        self.image.layout = widgets.Layout(width=f'{img.width}px', max_width='100%', height='auto', display=None)
 
     def show(self, kind: str, value) -> Image.Image:
         "Show a person (`kind='person'`, an id) or a class (`kind='class'`, a code or name); returns the gallery image."
@@ -443,7 +489,11 @@ class GalleryWidget(widgets.VBox):
         value = _class_code(value, self.cutoffs) if kind == 'class' else str(value)
         if value not in [v for _, v in self.choice.options]: raise MaskLabError(f'{kind} {value!r} has no photos in the table')
         if self.choice.value == value: self._render()
-        else: self.choice.value = value
+        else:
+            self._holding = True
+            try: self.choice.value = value
+            finally: self._holding = False
+            self._render()   # from code, an error is raised here rather than only shown
         return self.current
 
 def gallery_widget(df: pd.DataFrame, cutoffs=DEFAULT_AGE_CUTOFFS, n: int = 8) -> GalleryWidget:

@@ -25,11 +25,12 @@ from .inference import load_run, predict_probs, model_views
 from .model import class_log_probs
 
 # %% auto #0
-__all__ = ['PROB_COLUMNS', 'HEAD_COLUMNS', 'RUN_COLUMNS', 'TEXT_COLUMNS', 'read_config', 'read_split', 'validation_table',
-           'predictions_frame', 'probs_of', 'validation_predictions', 'head_names', 'evaluation_report',
-           'confusion_figure', 'f1_figure', 'cutoff_effect', 'worst_mistakes', 'image_grid', 'mistake_captions',
-           'mistakes_gallery', 'ClassLogProbs', 'last_feature_layer', 'gradcam', 'run_folders', 'runs_table',
-           'format_runs_table', 'runs_curves', 'runs_dashboard', 'evaluate_run']
+__all__ = ['PROB_COLUMNS', 'HEAD_COLUMNS', 'RUN_COLUMNS', 'TOO_SMALL', 'TEXT_COLUMNS', 'RUN_FORMATS', 'SETTING_COLUMNS',
+           'SORT_COLUMNS', 'ALL_GROUPS', 'read_config', 'read_split', 'validation_table', 'predictions_frame',
+           'probs_of', 'validation_predictions', 'head_names', 'evaluation_report', 'confusion_figure', 'f1_figure',
+           'cutoff_effect', 'worst_mistakes', 'image_grid', 'mistake_captions', 'mistakes_gallery', 'ClassLogProbs',
+           'last_feature_layer', 'gradcam', 'grouped_run_folders', 'run_folders', 'runs_table', 'format_runs_table',
+           'config_differences', 'runs_curves', 'runs_html', 'runs_dashboard', 'evaluate_run']
 
 # %% ../nbs/12_evaluate.ipynb #0229e9cd
 def _require(module: str, package: str):
@@ -179,7 +180,7 @@ def f1_figure(report: dict, head: str | None = None):
                            hovertemplate='%{x}<br>F1 %{y:.3f}<br>precision %{customdata[0]:.3f}<br>'
                                          'recall %{customdata[1]:.3f}<br>support %{customdata[2]}<extra></extra>'))
     fig.add_hline(y=macro, line_dash='dash', annotation_text=f'macro F1 {macro:.3f}')
-    fig.update_layout(title=f'F1 per class: {head or "18 classes"}', yaxis_range=[0, 1.05], yaxis_title='F1', xaxis_tickangle=-45)
+    fig.update_layout(title=f'F1 per class: {head or "18 classes"}', yaxis_range=[0, 1], yaxis_title='F1', xaxis_tickangle=-45)
     return fig
 
 # %% ../nbs/12_evaluate.ipynb #da082080
@@ -290,14 +291,49 @@ def gradcam(model: nn.Module, image_paths, pre: Preprocess, target_class=None, t
     return (overlays, maps) if return_maps else overlays
 
 # %% ../nbs/12_evaluate.ipynb #2f126157
-RUN_COLUMNS = ['name', 'status', 'model', 'layout', 'loss', 'lr', 'batch_size', 'size', 'cutoffs', 'fold', 'epochs',
-               'epochs_run', 'best_macro_f1', 'best_epoch', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy', 'valid_loss',
-               'seconds', 'created', 'path']
+RUN_COLUMNS = ['name', 'group', 'status', 'best_macro_f1', 'f1_low', 'f1_high', 'too_small', 'valid_people', 'best_epoch',
+               'epochs_run', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy', 'valid_loss', 'model', 'layout', 'loss', 'lr',
+               'batch_size', 'size', 'cutoffs', 'fold', 'epochs', 'seconds', 'created', 'path']
+TOO_SMALL = 0.05   # an interval wider than +-0.05 cannot tell runs a few points apart
 
-def _run_row(run: Path) -> dict:
-    row = {'name': run.name, 'path': str(run), 'status': 'ok'}
-    cfg_path = run / 'config.json'
-    row['created'] = pd.Timestamp(datetime.fromtimestamp((cfg_path if cfg_path.exists() else run).stat().st_mtime))
+def _metrics_problem(path: Path) -> str:
+    "Where a metrics file stops being JSON lines: 'FILE line N: reason' (or the reader's own message)."
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip(): continue
+                try: json.loads(line)
+                except ValueError as e: return f'{path} line {n}: not JSON ({e.msg})'
+    except OSError as e: return f'{path}: {e.strerror or e}'
+    return f'{path}: cannot read'
+
+def _created(run: Path, cfg: dict | None):
+    "When the run started, from its own files (copying a run keeps it): a time in config.json or env.json, else its first logged time."
+    for source in (cfg or {}, _read_json(run / 'env.json') or {}):
+        for key in ('created', 'started', 'time'):
+            if source.get(key) is not None:
+                try: return pd.Timestamp(source[key], unit='s') if isinstance(source[key], (int, float)) else pd.Timestamp(source[key])
+                except (ValueError, TypeError): pass
+    try:
+        with open(run / 'metrics.jsonl') as f:
+            first = json.loads(f.readline())
+        return pd.Timestamp(datetime.fromtimestamp(first['time']))
+    except (OSError, ValueError, KeyError, TypeError): return pd.NaT
+
+def _read_json(path: Path) -> dict | None:
+    try: return json.loads(path.read_text())
+    except (OSError, ValueError): return None
+
+def _interval(run: Path) -> dict:
+    "The validation score's 95% interval from the run's `valid_scores.json`, when it has one."
+    scores = _read_json(run / 'valid_scores.json')
+    try: lo, hi = (float(v) for v in scores['ci95'])
+    except (TypeError, KeyError, ValueError): return {}
+    return {'f1_low': lo, 'f1_high': hi, 'too_small': (hi - lo) / 2 > TOO_SMALL, 'valid_people': scores.get('people')}
+
+def _run_row(run: Path, group: str = '') -> dict:
+    row = {'name': run.name, 'group': group, 'path': str(run), 'status': 'ok'}
+    cfg_path, cfg = run / 'config.json', None
     try:
         cfg = read_config(run)
         pre = cfg.get('preprocess') or {}
@@ -306,10 +342,12 @@ def _run_row(run: Path) -> dict:
                 'size': 'x'.join(map(str, pre['size'])) if pre.get('size') else None,
                 'cutoffs': '-'.join(map(str, cfg['cutoffs'])) if cfg.get('cutoffs') else None}
     except MaskLabError as e: row['status'] = 'no config' if not cfg_path.exists() else f'unreadable config: {e}'
+    row['created'] = _created(run, cfg)
+    row |= _interval(run)
     if not (run / 'metrics.jsonl').exists(): return row | {'status': 'no metrics' if row['status'] == 'ok' else row['status']}
     try: _, ep = read_metrics(run)
-    except Exception as e:  # a half-written or foreign file: say so in the row, keep the table
-        return row | {'status': f'unreadable metrics: {type(e).__name__}: {e}'[:200]}
+    except Exception:  # a half-written or foreign file: say where, keep the table
+        return row | {'status': f'unreadable metrics: {_metrics_problem(run / "metrics.jsonl")}'[:300]}
     if ep.empty or 'macro_f1' not in ep: return row | {'status': 'no epochs yet' if row['status'] == 'ok' else row['status'], 'epochs_run': 0}
     best = ep.loc[ep['macro_f1'].idxmax()] if ep['macro_f1'].notna().any() else ep.iloc[-1]
     row |= {'epochs_run': len(ep), 'best_macro_f1': best.get('macro_f1'), 'best_epoch': int(best.get('epoch', best.name)) + 1,
@@ -317,52 +355,87 @@ def _run_row(run: Path) -> dict:
             'seconds': float(ep['seconds'].sum()) if 'seconds' in ep else None}
     return row
 
+def _run_label(row_or_path, group: str = '') -> str:
+    return f'{group}/{Path(row_or_path).name}' if group else Path(row_or_path).name
+
+def _is_run(folder: Path) -> bool: return (folder / 'config.json').exists()
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(('.', '_')))
+
+def grouped_run_folders(runs) -> list[tuple[Path, str]]:
+    "(run folder, group) pairs of `runs`: its run folders (with a config.json), and those one level down in a group folder (a CV or a search), group = that folder's name."
+    if not isinstance(runs, (str, Path)): return [(Path(r[0]), r[1]) if isinstance(r, tuple) else (Path(r), '') for r in runs]
+    runs = Path(runs)
+    if not runs.is_dir(): raise MaskLabError(f'{runs}: no such runs folder')
+    if _is_run(runs): return [(runs, '')]
+    found = []
+    for sub in _subfolders(runs):
+        inner = [p for p in _subfolders(sub) if _is_run(p)] if not _is_run(sub) else []
+        found += [(p, sub.name) for p in inner] if inner else [(sub, '')]   # a folder without runs inside stays a (broken) run
+    return found
+
 def run_folders(runs) -> list[Path]:
-    "Run folders of `runs`: a runs directory (its sub-folders), a single run folder, or a list of folders."
-    if isinstance(runs, (str, Path)):
-        runs = Path(runs)
-        if not runs.is_dir(): raise MaskLabError(f'{runs}: no such runs folder')
-        if (runs / 'config.json').exists(): return [runs]
-        return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(('.', '_')))
-    return [Path(r) for r in runs]
+    "Run folders of `runs`: a runs directory (its run folders, also one level down in group folders), a single run folder, or a list of folders."
+    return [p for p, _ in grouped_run_folders(runs)]
 
 def runs_table(runs, sort: str | None = 'best_macro_f1', ascending: bool = False) -> pd.DataFrame:
-    "One row per run folder of `runs` (see `run_folders`): settings, best validation scores, status; sorted by `sort`."
-    df = pd.DataFrame([_run_row(r) for r in run_folders(runs)], columns=RUN_COLUMNS)
-    df = df.astype({c: 'Int64' for c in ('batch_size', 'fold', 'epochs', 'epochs_run', 'best_epoch')})
+    "One row per run folder of `runs` (see `run_folders`): scores (with the interval of `valid_scores.json`), settings, status; sorted by `sort`."
+    df = pd.DataFrame([_run_row(r, g) for r, g in grouped_run_folders(runs)], columns=RUN_COLUMNS)
+    df = df.astype({c: 'Int64' for c in ('batch_size', 'fold', 'epochs', 'epochs_run', 'best_epoch', 'valid_people')})
+    df = df.astype({c: 'Float64' for c in ('best_macro_f1', 'f1_low', 'f1_high', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy',
+                                           'valid_loss', 'lr', 'seconds')})
+    df['too_small'] = df['too_small'].astype('boolean')
+    df['created'] = pd.to_datetime(df['created'])
     if sort is not None:
         if sort not in df.columns: raise MaskLabError(f'cannot sort runs by {sort!r}; columns: {", ".join(RUN_COLUMNS)}')
         df = df.sort_values(sort, ascending=ascending, na_position='last', kind='stable')
     return df.reset_index(drop=True)
 
 # %% ../nbs/12_evaluate.ipynb #3ab22e24
-TEXT_COLUMNS = ['name', 'status', 'model', 'layout', 'loss', 'lr', 'epochs_run', 'best_macro_f1', 'best_epoch',
-                'mask_f1', 'gender_f1', 'age_f1', 'seconds', 'created']
+TEXT_COLUMNS = ['name', 'group', 'status', 'best_macro_f1', 'f1_low', 'f1_high', 'best_epoch', 'epochs_run', 'mask_f1',
+                'gender_f1', 'age_f1', 'model', 'layout', 'loss', 'lr', 'seconds', 'created']
+
+def _na(fmt):
+    return lambda v: '-' if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else fmt(v)
+
+RUN_FORMATS = {**{c: _na(lambda v: f'{v:.4f}') for c in ('best_macro_f1', 'f1_low', 'f1_high', 'mask_f1', 'gender_f1', 'age_f1',
+                                                         'accuracy', 'valid_loss')},
+               'lr': _na(lambda v: f'{v:g}'), 'seconds': _na(lambda v: f'{v:.0f}'), 'created': _na(lambda v: f'{v:%Y-%m-%d %H:%M}'),
+               **{c: _na(lambda v: f'{int(v)}') for c in ('epochs_run', 'best_epoch', 'batch_size', 'fold', 'epochs', 'valid_people')},
+               'too_small': _na(lambda v: 'yes' if v else 'no'), 'group': lambda v: v or '-'}
 
 def format_runs_table(df: pd.DataFrame, columns=TEXT_COLUMNS) -> str:
-    "`runs_table` as plain text, one line per run."
+    "`runs_table` as plain text, one line per run (a dash where a value is missing; the group column only when there are groups)."
     if df.empty: return '(no run folders)'
-    cols = [c for c in columns if c in df.columns]
-    score = lambda v: '-' if pd.isna(v) else f'{v:.4f}'
-    fmt = {c: score for c in ('best_macro_f1', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy', 'valid_loss')}
-    fmt |= {'lr': lambda v: '-' if pd.isna(v) else f'{v:g}', 'seconds': lambda v: '-' if pd.isna(v) else f'{v:.0f}',
-            'created': lambda v: '-' if pd.isna(v) else f'{v:%Y-%m-%d %H:%M}',
-            'epochs_run': lambda v: '-' if pd.isna(v) else f'{int(v)}', 'best_epoch': lambda v: '-' if pd.isna(v) else f'{int(v)}'}
-    return df[cols].to_string(index=False, na_rep='-', formatters={c: f for c, f in fmt.items() if c in cols})
+    cols = [c for c in columns if c in df.columns and (c != 'group' or df['group'].astype(bool).any())
+            and (c not in ('f1_low', 'f1_high') or df[c].notna().any())]
+    show = df[cols].astype(object)
+    for c in cols: show[c] = [RUN_FORMATS.get(c, _na(str))(v) for v in show[c]]
+    return show.to_string(index=False)
+
+# %% ../nbs/12_evaluate.ipynb #3d041b38
+def config_differences(runs, ignore=('data',)) -> pd.DataFrame:
+    "The settings of `config.json` that differ between the runs (one row per setting, one column per run): what a comparison compares."
+    runs = run_folders(runs)
+    cfgs = {_run_label(r): {k: json.dumps(v, sort_keys=True) for k, v in read_config(r).items() if k not in ignore} for r in runs}
+    keys = sorted(set().union(*cfgs.values())) if cfgs else []
+    diff = [k for k in keys if len({c.get(k) for c in cfgs.values()}) > 1]
+    return pd.DataFrame({name: [c.get(k, '-') for k in diff] for name, c in cfgs.items()}, index=pd.Index(diff, name='setting'))
 
 # %% ../nbs/12_evaluate.ipynb #a6e7e52a
 def runs_curves(runs):
-    "Plotly `Figure`: validation macro F1 and train/validation loss per epoch for each readable run of `runs`."
+    "Plotly `Figure`: validation macro F1 (axis 0..1) and train/validation loss per epoch for each readable run of `runs`."
     go = _require('plotly.graph_objects', 'plotly')
     from plotly.subplots import make_subplots
     from plotly.colors import qualitative
     fig = make_subplots(rows=1, cols=2, subplot_titles=('validation macro F1', 'loss (train solid, validation dashed)'))
     i = 0
-    for run in run_folders(runs):
+    for run, group in grouped_run_folders(runs):
         try: _, ep = read_metrics(run)
         except Exception: continue  # runs_table says why
         if ep.empty or 'macro_f1' not in ep: continue
-        x, colour, name = ep['epoch'] + 1, qualitative.Plotly[i % len(qualitative.Plotly)], run.name
+        x, colour, name = ep['epoch'] + 1, qualitative.Plotly[i % len(qualitative.Plotly)], _run_label(run, group)
         line = dict(color=colour)
         fig.add_trace(go.Scatter(x=x, y=ep['macro_f1'], name=name, legendgroup=name, line=line, mode='lines+markers'), 1, 1)
         for col, dash in (('train_loss', 'solid'), ('valid_loss', 'dash')):
@@ -370,33 +443,102 @@ def runs_curves(runs):
                                                    line=line | {'dash': dash}, mode='lines+markers'), 1, 2)
         i += 1
     fig.update_xaxes(title_text='epoch', dtick=1)
-    fig.update_layout(height=420, legend_title_text='run')
+    fig.update_yaxes(range=[0, 1], title_text='macro F1', row=1, col=1)
+    fig.update_yaxes(rangemode='tozero', title_text='loss', row=1, col=2)
+    fig.update_layout(height=380, width=980, legend_title_text='run', margin=dict(t=40, b=40, l=50, r=20))
     return fig
 
 # %% ../nbs/12_evaluate.ipynb #e3bbb7fa
-def _html_table(df: pd.DataFrame) -> str:
-    show = df.drop(columns=['path'])
-    html = show.to_html(index=False, na_rep='-', float_format=lambda v: f'{v:.4g}', border=0)
-    return f'<div style="max-height:360px;overflow:auto;font-size:12px">{html}</div>'
+SETTING_COLUMNS = ['model', 'layout', 'loss', 'lr', 'batch_size', 'size', 'cutoffs', 'fold', 'epochs']
+SORT_COLUMNS = ['best_macro_f1', 'f1_low', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy', 'valid_loss', 'seconds', 'created',
+                'name', 'group', 'model', 'lr']
+
+def _cell(df_row, col) -> str:
+    return RUN_FORMATS.get(col, _na(str))(df_row[col])
+
+def runs_html(df: pd.DataFrame) -> str:
+    "The runs table as HTML that fits a 1000 px notebook: scores first, the interval as +-, settings in one cell (all of them on hover)."
+    import html
+    e = html.escape
+    groups = df['group'].astype(bool).any()
+    head = ['run', *(['group'] if groups else []), 'macro F1', '&plusmn; 95%', 'mask', 'gender', 'age', 'epoch', 's', 'created', 'settings']
+    rows = []
+    for _, r in df.iterrows():
+        f1 = _cell(r, 'best_macro_f1')
+        if pd.notna(r['f1_low']):
+            half = (r['f1_high'] - r['f1_low']) / 2
+            ci = f'{half:.3f}' + ('<div title="an interval wider than &plusmn;0.05: too few people to tell runs apart" '
+                                  'style="color:#b00020;font-size:11px">too small to tell</div>' if r['too_small'] else '')
+        else: ci = '-'
+        settings = {c: _cell(r, c) for c in SETTING_COLUMNS}
+        short = f'{settings["model"]}, lr {settings["lr"]}, {settings["size"]}' if pd.notna(r['model']) else '-'
+        hover = e('; '.join(f'{k} {v}' for k, v in settings.items()) + f'; {r["path"]}')
+        # the status names files inside the run folder by their own names; the folder is in the settings' tooltip
+        short_status = str(r['status']).replace(str(r['path']) + os.sep, '')
+        status = '' if r['status'] == 'ok' else f'<div style="color:#b00020;white-space:normal">{e(short_status)}</div>'
+        epoch = f'{_cell(r, "best_epoch")}/{_cell(r, "epochs_run")}'
+        cells = [f'<td style="min-width:150px;max-width:260px;white-space:normal;overflow-wrap:anywhere"><b>{e(r["name"])}</b>{status}</td>',
+                 *([f'<td>{e(r["group"] or "-")}</td>'] if groups else []),
+                 f'<td><b>{f1}</b></td>', f'<td>{ci}</td>', *(f'<td>{_cell(r, c)}</td>' for c in ('mask_f1', 'gender_f1', 'age_f1')),
+                 f'<td>{epoch}</td>', f'<td>{_cell(r, "seconds")}</td>', f'<td>{"-" if pd.isna(r["created"]) else f"{r.created:%m-%d %H:%M}"}</td>',
+                 f'<td title="{hover}" style="cursor:help">{e(short)}</td>']
+        rows.append(f'<tr data-run="{e(_run_label(r["path"], r["group"]))}">' + ''.join(cells) + '</tr>')
+    style = ('<style>.mask-lab-runs-table table{border-collapse:collapse;font-size:12px;width:100%}'
+             '.mask-lab-runs-table td,.mask-lab-runs-table th{padding:2px 6px;border-bottom:1px solid #eee;text-align:left;'
+             'white-space:nowrap}</style>')
+    return (style + '<div class="mask-lab-runs-table" style="max-width:980px;max-height:420px;overflow:auto">'
+            '<table><thead><tr>' + ''.join(f'<th>{h}</th>' for h in head) + '</tr></thead><tbody>' + ''.join(rows) +
+            '</tbody></table></div>' + ('' if len(df) else '<p>(no run folders)</p>'))
+
+ALL_GROUPS = '\x00all'   # the group dropdown's "no filter" value ('' is the group of top-level runs)
 
 def runs_dashboard(runs_dir):
-    "ipywidgets box with a sortable table of the runs in `runs_dir`, their curves and a refresh button."
+    "ipywidgets box: the runs table (scores first, a group filter, a sort column), their curves and a refresh button; errors show in the box."
     W = _require('ipywidgets', 'ipywidgets')
-    go = _require('plotly.graph_objects', 'plotly')
-    sort = W.Dropdown(options=RUN_COLUMNS[:-1], value='best_macro_f1', description='sort by')
+    from mask_lab.eda import PlotlyView, error_html
+    group = W.Dropdown(options=[('all groups', ALL_GROUPS)], value=ALL_GROUPS, description='group')
+    sort = W.Dropdown(options=SORT_COLUMNS, value='best_macro_f1', description='sort by')
     descending = W.Checkbox(value=True, description='descending', indent=False)
     refresh = W.Button(description='refresh', icon='refresh', tooltip='re-read the run folders')
-    table, box = W.HTML(), W.VBox()
-    state = {}
-    def show(_=None):
-        table.value = _html_table(state['df'].sort_values(sort.value, ascending=not descending.value, na_position='last', kind='stable'))
-    def load(_=None):
-        state['df'] = runs_table(runs_dir)
-        show()
-        box.children = (W.HBox([sort, descending, refresh]), table, go.FigureWidget(runs_curves(runs_dir)))
-    sort.observe(show, 'value'); descending.observe(show, 'value'); refresh.on_click(load)
-    load()
-    box.sort, box.descending, box.refresh, box.table = sort, descending, refresh, table
+    error, table, curves = W.HTML(), W.HTML(), PlotlyView()
+    box = W.VBox([W.HBox([group, sort, descending, refresh]), error, table, curves])
+    box.add_class('mask-lab-runs-dashboard')
+    state = {'df': runs_table([])}
+
+    def shown() -> pd.DataFrame:
+        "The rows the table shows, in its order."
+        df = state['df']
+        if group.value != ALL_GROUPS: df = df[df['group'] == group.value]
+        return df.sort_values(sort.value, ascending=not descending.value, na_position='last', kind='stable')
+
+    def guarded(action):
+        "A widget callback whose errors are shown in the box (a click must never fail silently)."
+        def run(_=None):
+            try:
+                action()
+                error.value = ''
+            except Exception as e: error.value = error_html(e)
+        return run
+
+    def show(curves_too=False):
+        df = shown()
+        table.value = runs_html(df)
+        if curves_too: curves.show(runs_curves(list(zip(df['path'], df['group']))))
+
+    def load():
+        state['df'] = runs_table(runs_dir, sort=None)
+        names = sorted(set(state['df']['group']) - {''})
+        options = [('all groups', ALL_GROUPS)] + [(g, g) for g in names]
+        if names and (state['df']['group'] == '').any(): options.append(('(no group)', ''))
+        keep = group.value if group.value in [v for _, v in options] else ALL_GROUPS
+        with group.hold_trait_notifications(): group.options, group.value = options, keep
+        show(curves_too=True)
+
+    sort.observe(guarded(show), 'value'); descending.observe(guarded(show), 'value')
+    group.observe(guarded(lambda: show(curves_too=True)), 'value'); refresh.on_click(guarded(load))
+    guarded(load)()
+    box.group, box.sort, box.descending, box.refresh, box.table, box.curves, box.error = group, sort, descending, refresh, table, curves, error
+    box.shown = shown
     return box
 
 # %% ../nbs/12_evaluate.ipynb #946e4272

@@ -30,7 +30,7 @@ from .loggers import JsonlLogger, TextLogger, ProgressBar, read_metrics
 # %% auto #0
 __all__ = ['TrainConfig', 'parse_mapping', 'build_loss', 'seed_everything', 'environment', 'new_run_dir', 'distributed_env',
            'distributed', 'shard_loader', 'frozen_stages', 'channels_last', 'read_split', 'check_labels',
-           'build_learner', 'Interrupted', 'train', 'resume_run']
+           'run_preprocess', 'derived_config', 'build_learner', 'Interrupted', 'train', 'resume_run']
 
 # %% ../nbs/09_train.ipynb #bf691d0d
 def _opt(default, help: str, **cli):
@@ -60,6 +60,8 @@ class TrainConfig:
     fold: int = _opt(0, 'validation fold', type=int)
     n_splits: int = _opt(5, 'person-level folds', type=int)
     seed: int = _opt(0, 'seed for the split, weights and shuffling', type=int)
+    split_seed: int | None = _opt(None, 'seed for the person split alone (default: --seed), so that two seeds of one recipe '
+                                        'validate on the same people', type=int)
     cutoffs: tuple[int, int] = _opt((30, 58), 'training age groups are <YOUNG, YOUNG..OLD-1, >=OLD; scoring keeps 30 60',
                                     nargs=2, type=int, metavar=('YOUNG', 'OLD'), flag='--age-cutoffs')
     loss: str = _opt('ce', "loss spec: 'ce', 'focal', 'f1' or a weighted sum like '0.7*ce+0.3*f1'; per head: 'mask=ce,gender=ce,age=focal'")
@@ -236,7 +238,7 @@ def _extra_loggers(cfg: TrainConfig, run_dir: Path) -> list:
 def read_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table of a run (every source of `cfg.data`, person folds, face boxes when `cfg.crop` is 'face') and its data problems."
     df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
-    df = add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed)
+    df = add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed if cfg.split_seed is None else cfg.split_seed)
     if cfg.crop == 'face':
         from mask_lab.faces import face_boxes
         df = face_boxes(df, progress=verbose)
@@ -249,19 +251,27 @@ def check_labels(cfg: TrainConfig, df: pd.DataFrame):
     if cfg.layout != 'multi': raise MaskLabError(f"{n} photos have a mask label only (no gender and age): they need layout 'multi'")
     if cfg.mixup or cfg.cutmix: raise MaskLabError(f'{n} photos have a mask label only (no gender and age): mixup and cutmix need full labels')
 
+def run_preprocess(cfg: TrainConfig, net) -> Preprocess:
+    "The preprocessing of a run: `cfg`'s size and crop, with the normalisation pretrained weights expect (random weights take the default)."
+    dc = net.data_config() if cfg.weights not in (None, 'none') else {}
+    return Preprocess(size=cfg.size, crop=cfg.crop, margin=cfg.margin, **{k: dc[k] for k in ('mean', 'std') if k in dc})
+
+def derived_config(cfg: TrainConfig, net=None) -> dict:
+    "The values a run derives from `cfg` and records in its `config.json` beside the fields: `num_classes`, `preprocess`, `frozen_stages`."
+    net = net if net is not None else create_model(cfg.model, layout=cfg.layout, weights=cfg.weights, drop_rate=cfg.drop_rate)
+    return {'num_classes': N_CLASSES, 'preprocess': run_preprocess(cfg, net).to_dict(), 'frozen_stages': frozen_stages(cfg, net)}
+
 def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hooks=(), live: bool | None = None,
            device=None) -> Learner:
     "The Learner of a run: model, loaders, optimizer, loss and hooks, all from `cfg`, seeded."
     rank, world = dist_info()
     seed_everything(cfg.seed)
     net = create_model(cfg.model, layout=cfg.layout, weights=cfg.weights, drop_rate=cfg.drop_rate)
-    n_frozen = frozen_stages(cfg, net)
-    freeze_stages(net, n_frozen)
+    derived = derived_config(cfg, net)
+    freeze_stages(net, derived['frozen_stages'])
     if channels_last(cfg, device): net = net.to(memory_format=torch.channels_last)
     if world > 1: seed_everything(cfg.seed + rank)  # same initial weights, different augmentation per process
-    # Pretrained weights expect the normalisation they were trained with; random weights take the default.
-    dc = net.data_config() if cfg.weights not in (None, 'none') else {}
-    pre = Preprocess(size=cfg.size, crop=cfg.crop, margin=cfg.margin, **{k: dc[k] for k in ('mean', 'std') if k in dc})
+    pre = Preprocess.from_dict(derived['preprocess'])
     train_df, valid_df = df[df.fold != cfg.fold], df[df.fold == cfg.fold]
     main = rank == 0  # the hooks that write or show files, bars and charts: process 0 only
     bad = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None)
@@ -271,7 +281,7 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
     valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **bad)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-    config = {**cfg.to_dict(), 'num_classes': N_CLASSES, 'preprocess': pre.to_dict(), 'frozen_stages': n_frozen}
+    config = {**cfg.to_dict(), **derived}
     writers = [JsonlLogger(run_dir / 'metrics.jsonl'), TextLogger(run_dir / 'train.log', verbose)] if main else []
     # a custom OptimHook replaces the default and gets the run's loss, accumulate and clip_grad unless it states its own
     optim = (optim_hook(hooks) or OptimHook()).configure(build_loss(cfg, train_df.label), accumulate=cfg.accumulate, clip_grad=cfg.clip_grad)
@@ -286,7 +296,7 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
         from mask_lab.loggers import LiveChart
         run_hooks.append(LiveChart(display=live, run_dir=run_dir))  # None: drawn only inside a notebook
     learn = Learner(net, train_dl, valid_dl, hooks=run_hooks, opt=opt, device=device or cfg.device, amp=cfg.amp)
-    learn.run_dir, learn.config = run_dir, config
+    learn.run_dir, learn.config, learn.valid_table = run_dir, config, valid_df
     return learn
 
 class Interrupted(KeyboardInterrupt):
@@ -318,19 +328,36 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
         if learn.is_main: log.say(msg)
         raise Interrupted(msg, learn)
     if not learn.is_main: return learn
-    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}; run folder: {learn.run_dir}')
+    scores = _save_valid_predictions(learn, cfg, log)
+    interval = (f'; its validation macro F1 {scores["macro_f1"]:.4f} [{scores["ci95"][0]:.4f}, {scores["ci95"][1]:.4f}] over '
+                f'{scores["people"]} people' if scores else '')
+    log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}{interval}; run folder: {learn.run_dir}')
     return learn
+
+def _save_valid_predictions(learn: Learner, cfg: TrainConfig, log: TextLogger | None = None) -> dict | None:
+    "Write the kept checkpoint's `valid_predictions.csv` and `valid_scores.json` (see `mask_lab.experiments`); return the scores, or None (said in `train.log`) if they cannot be made."
+    from mask_lab.experiments import save_valid_predictions
+    try: return save_valid_predictions(learn.run_dir, learn.valid_table, device=learn.device, batch_size=cfg.batch_size * 2,
+                                       num_workers=cfg.num_workers)
+    except MaskLabError as e:   # the training itself is done and kept: say why, do not fail the run
+        (log or TextLogger(learn.run_dir / 'train.log', False)).say(f'validation predictions not saved: {e}')
+        return None
 
 # %% ../nbs/09_train.ipynb #13d0ed9c
 def train(data=None, out='runs', name: str | None = None, resume=None, verbose: bool = True, hooks=(),
-          live: bool | None = None, config: TrainConfig | None = None, **kwargs) -> Learner:
-    "Train on the data folder `data`, or a list of them (keyword arguments are `TrainConfig` fields), or `resume` a run folder."
+          live: bool | None = None, config=None, **kwargs) -> Learner:
+    "Train on the data folder `data`, or a list of them, or `resume` a run folder; settings from `config` (a `TrainConfig`, or a YAML/JSON file or dict for `mask_lab.experiments.read_config`) and keyword arguments (`TrainConfig` fields), which override it."
     # live: the live loss dashboard; None shows it inside a notebook only.
     # Under torchrun (several processes) this runs in each of them; see "Several processes" above.
     if resume is not None: return resume_run(resume, verbose=verbose, hooks=hooks, live=live)
-    if data is None: raise MaskLabError('train needs a data folder (or resume=RUN_DIR)')
     bad = set(kwargs) - {f.name for f in fields(TrainConfig)}
     if bad: raise MaskLabError(f'unknown train settings: {", ".join(sorted(bad))}')
+    if config is not None and not isinstance(config, TrainConfig):
+        from mask_lab.experiments import read_config
+        kwargs, config = read_config(config, kwargs), None
+    if data is None: data = kwargs.get('data') or (config.data if config is not None else None)
+    if not data: raise MaskLabError('train needs a data folder (or resume=RUN_DIR)')
+    kwargs.pop('data', None)
     folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     cfg = replace(config or TrainConfig(), data=[str(Path(d).resolve()) for d in folders], **kwargs)
     check_model_name(cfg.model)
@@ -382,5 +409,6 @@ def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None
         learn.load_training_state(ckpt['training_state'])
         if len(learn.history) >= cfg.epochs:
             if verbose: print(f'{run_dir}: already finished ({len(learn.history)} of {cfg.epochs} epochs)')
+            if learn.is_main and not (run_dir / 'valid_scores.json').exists(): _save_valid_predictions(learn, cfg)  # a run from before they existed
             return learn
         return _fit(learn, cfg, verbose)

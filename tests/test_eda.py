@@ -9,7 +9,7 @@ import pytest
 from mask_lab.core import IMAGE_STEMS, MaskLabError, encode_class
 from mask_lab.data import add_person_folds, load_train
 from mask_lab.demo_data import make_demo_data
-from mask_lab.eda import (CORRECTION_COLUMNS, FLAG_COLUMNS, fig_age_histogram, fig_attribute_counts, fig_class_counts,
+from mask_lab.eda import (CORRECTION_COLUMNS, FLAG_COLUMNS, fig_age_histogram, gallery_widget, fig_attribute_counts, fig_class_counts,
                           fig_gender_age, filter_table, flag_suspicious, imbalance_ratio, label_counts, label_dashboard,
                           old_group_sizes, person_table, eda_report, eda_report_from_folder, write_label_corrections)
 
@@ -80,6 +80,31 @@ def test_dashboard_updates_in_place():
     assert sum(classes.data[0].y) == 2 and '2</b> photos of <b>2</b> people' in dash.summary.value
     dash.update(gender=None, mask=None, age_range=None, fold=1)
     assert len(dash.filtered) == 7 * (df.groupby('person')['fold'].first() == 1).sum()
+    dash.update(fold=None)
+    assert [dash.controls[k].label for k in ('gender', 'mask', 'fold')] == ['all'] * 3   # unfiltered reads 'all', not blank
+
+
+def test_dashboard_state_is_small_and_titles_finite():
+    import json
+    df = table(PEOPLE)
+    dash = label_dashboard(df)
+    dash.update(gender='male')
+    assert 'inf' not in dash.figures['classes'].layout.title.text
+    state = sum(len(json.dumps(v.get_state(), default=str)) for v in dash.views.values())
+    assert state < 100_000, state            # the figures' data, not plotly.js (5 MB per FigureWidget)
+    assert repr(dash).startswith('<LabelDashboard of 49 photos')
+
+
+def test_gallery_shows_its_errors(demo, tmp_path):
+    root, df = demo
+    copy = tmp_path / 'copy'
+    shutil.copytree(root, copy)
+    gw = gallery_widget(load_train(copy)[0])
+    first = bytes(gw.image.value)
+    shutil.rmtree(copy)                          # the photos go away after the widget was drawn
+    gw.kind.value = 'class'                      # a click: no exception escapes, the message is in the widget
+    assert 'FileNotFoundError' in gw.error.value or 'No such file' in gw.error.value, gw.error.value
+    assert gw.current is None and bytes(gw.image.value) != first
 
 
 def test_swap_is_flagged_and_written(demo, tmp_path):
