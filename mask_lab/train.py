@@ -274,11 +274,12 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
     pre = Preprocess.from_dict(derived['preprocess'])
     train_df, valid_df = df[df.fold != cfg.fold], df[df.fold == cfg.fold]
     main = rank == 0  # the hooks that write or show files, bars and charts: process 0 only
-    bad = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None)
+    # the loaders augment and normalise whole batches where the model runs
+    loading = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None, device=device or cfg.device)
     if world > 1 and cfg.images_per_person: raise MaskLabError('images_per_person is not supported under torchrun yet; leave it unset')
     train_dl = make_loader(train_df, pre, train=True, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **bad)
-    valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **bad)
+                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **loading)
+    valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **loading)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     config = {**cfg.to_dict(), **derived}
