@@ -2,6 +2,7 @@
 
     python bench/bench_live_chart.py                # LiveChart(display=True) drawing into a FigureWidget, no browser
     python bench/bench_live_chart.py --kernel       # the same inside a real Jupyter kernel (widget messages go over ZMQ)
+    python bench/bench_live_chart.py --smoke        # seconds: 5 people, one epoch, one pair (run by the tests)
 
 The same tiny fit runs with the chart (B) and without it (A), alternating A B B A A B ... so that drift in the
 machine's load falls on both alike; the figure is the median of the per-pair ratios B/A minus one, in wall time and
@@ -114,7 +115,7 @@ def in_kernel(args) -> dict:
     return out
 
 
-if __name__ == '__main__':
+def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--people', type=int, default=60)
     p.add_argument('--epochs', type=int, default=3)
@@ -125,7 +126,16 @@ if __name__ == '__main__':
     p.add_argument('--every', type=float, default=1.0, help='LiveChart redraw interval in seconds')
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch decides)')
     p.add_argument('--kernel', action='store_true', help='run inside a Jupyter kernel, as in JupyterLab')
-    args = p.parse_args()
+    p.add_argument('--smoke', action='store_true', help='seconds: 5 people at 32x24, one epoch, one pair')
+    args = p.parse_args(argv)
+    if args.smoke: args.people, args.epochs, args.repeats, args.size = 5, 1, 1, (32, 24)
+    load0 = os.getloadavg()
     result = in_kernel(args) if args.kernel else bench(args.people, args.epochs, args.repeats, tuple(args.size),
                                                        args.batch_size, args.model, args.every, True, args.threads)
+    result['loadavg_before_after'] = [round(v, 2) for v in (*load0, *os.getloadavg())]
     print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == '__main__':
+    main()

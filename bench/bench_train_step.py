@@ -2,6 +2,7 @@
 
     python bench/bench_train_step.py                      # mobilenetv2_100, batch 64, 128x96 and 160x160
     python bench/bench_train_step.py --model tf_efficientnet_lite0 --sizes 128x96
+    python bench/bench_train_step.py --smoke             # seconds: a tiny model at 32x24, one step (run by the tests)
 
 One step is forward, cross-entropy on three heads' logits, backward and an AdamW step on random inputs, as in
 `Learner.fit` without the data loader. Each setting is timed in this process's CPU time (all threads) and in wall
@@ -38,7 +39,11 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=5)
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
+    p.add_argument('--smoke', action='store_true', help='seconds: mobilenetv3_small_050 at 32x24, batch 4, 1 step, 1 round, 1 thread')
     args = p.parse_args(argv)
+    if args.smoke:
+        args.model, args.sizes, args.batch_size, args.steps, args.rounds, args.threads = 'mobilenetv3_small_050', ['32x24'], 4, 1, 1, 1
+    load0 = os.getloadavg()
     import torch
     torch.set_num_threads(args.threads)
     settings = [dict(channels_last=False, frozen=0), dict(channels_last=True, frozen=0),
@@ -54,8 +59,10 @@ def main(argv=None):
         for s, c, w in zip(settings, cpu, wall):
             results.append(dict(size=size_text, **s, cpu_seconds_per_step=round(c, 3), wall_seconds_per_step=round(w, 3),
                                 cpu_ratio=round(c / cpu[0], 3), wall_ratio=round(w / wall[0], 3)))
-    print(json.dumps(dict(model=args.model, batch_size=args.batch_size, threads=args.threads, steps=args.steps,
-                          rounds=args.rounds, results=results)))
+    out = dict(model=args.model, batch_size=args.batch_size, threads=args.threads, steps=args.steps, rounds=args.rounds,
+               loadavg_before_after=[round(v, 2) for v in (*load0, *os.getloadavg())], results=results)
+    print(json.dumps(out))
+    return out
 
 
 if __name__ == '__main__':

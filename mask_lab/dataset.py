@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_dataset.ipynb #a5f2375a
 from __future__ import annotations
-import csv, hashlib, os, signal, sys, tempfile
+import csv, hashlib, math, os, signal, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -13,20 +13,25 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, DataLoader, default_collate
+from torchvision.io import decode_jpeg, encode_jpeg
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from .core import MaskLabError
 from .data import FACE_BOX
+from .runtime import default_device, dist_info
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'CACHE_MODES', 'AUTO_RAM_SHARE', 'CACHE_BUILDS', 'ON_BAD_IMAGE',
-           'Preprocess', 'load_image', 'read_photo', 'eval_transform', 'ChannelGain', 'train_transform',
-           'image_cache_dir', 'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory',
-           'choose_cache', 'BadImage', 'face_box_array', 'FaceDataset', 'default_num_workers', 'collate_good',
-           'loader_error', 'FaceLoader', 'PersonSampler', 'make_loader']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'AUGMENT_SPECS', 'GREY', 'CACHE_MODES', 'AUTO_RAM_SHARE',
+           'AUTO_MIN_PHOTOS', 'CACHE_BUILDS', 'ON_BAD_IMAGE', 'Preprocess', 'load_image', 'read_photo',
+           'eval_transform', 'ChannelGain', 'train_transform', 'AugmentSpec', 'augment_params', 'warp_index', 'warp',
+           'colour_matrix', 'gaussian_blur', 'jpeg_batch', 'erase_mask', 'BatchTransform', 'image_cache_dir',
+           'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage',
+           'face_box_array', 'RawBatch', 'FaceDataset', 'default_num_workers', 'collate_good', 'loader_error',
+           'FaceLoader', 'PersonSampler', 'make_loader']
 
 # %% ../nbs/04_dataset.ipynb #697fdec9
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -103,9 +108,162 @@ def train_transform(pre: Preprocess, augment: str = 'light') -> v2.Compose:
                        v2.ToDtype(torch.float32, scale=True), ChannelGain(0.1), *end,
                        v2.RandomErasing(p=0.25, scale=(0.02, 0.1))])
 
+# %% ../nbs/04_dataset.ipynb #e19c3a0b
+@dataclass(frozen=True)
+class AugmentSpec:
+    "Ranges and probabilities of the batched training augmentation (`BatchTransform`); 0 turns a step off."
+    flip: float = 0.5                            # probability of a horizontal flip
+    degrees: float = 5.0                         # rotation, uniform in ± degrees
+    translate: float = 0.05                      # shift, uniform in ± this share of the width and of the height
+    scale: tuple[float, float] = (0.95, 1.05)    # zoom factor
+    brightness: float = 0.2                      # factor uniform in 1 ± this
+    contrast: float = 0.2                        # factor uniform in 1 ± this, towards the image's mean grey
+    saturation: float = 0.0                      # factor uniform in 1 ± this, towards each pixel's grey
+    hue: float = 0.0                             # hue rotation, uniform in ± this share of the colour circle
+    gain: float = 0.0                            # per-channel gain uniform in 1 ± this (white balance, as `ChannelGain`)
+    grayscale: float = 0.0                       # probability of greyscale
+    jpeg: float = 0.0                            # probability of JPEG re-compression at a quality in `jpeg_quality`
+    jpeg_quality: tuple[int, int] = (30, 90)
+    blur: float = 0.0                            # probability of a 5x5 Gaussian blur with sigma in `blur_sigma`
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    erase: float = 0.0                           # probability of erasing a patch of `erase_scale` of the image (aspect 0.3..3.3)
+    erase_scale: tuple[float, float] = (0.02, 0.1)
+
+# the same kinds and ranges as `train_transform(pre, 'light')` and `train_transform(pre, 'strong')`
+AUGMENT_SPECS = {'light': AugmentSpec(),
+                 'strong': AugmentSpec(degrees=10, translate=0.08, scale=(0.85, 1.15), brightness=0.3, contrast=0.3,
+                                       saturation=0.2, hue=0.02, gain=0.1, grayscale=0.1, jpeg=0.3, blur=0.2, erase=0.25)}
+
+def augment_params(spec: AugmentSpec, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    "The random parameters of `n` samples, each its own, drawn from `generator` in a fixed order and number whatever the images."
+    u = lambda *shape: torch.rand(n, *shape, generator=generator)
+    between = lambda lo, hi, *shape: lo + (hi - lo) * u(*shape)
+    around1 = lambda r, *shape: between(1 - r, 1 + r, *shape)
+    return {'flip': u() < spec.flip, 'angle': between(-spec.degrees, spec.degrees), 'scale': between(*spec.scale),
+            'shift': between(-spec.translate, spec.translate, 2), 'brightness': around1(spec.brightness),
+            'contrast': around1(spec.contrast), 'saturation': around1(spec.saturation), 'hue': between(-spec.hue, spec.hue),
+            'gain': around1(spec.gain, 3), 'grayscale': u() < spec.grayscale,
+            'jpeg': u() < spec.jpeg, 'quality': torch.randint(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1, (n,), generator=generator),
+            'blur': u() < spec.blur, 'sigma': between(*spec.blur_sigma),
+            'erase': u() < spec.erase, 'erase_area': between(*spec.erase_scale),
+            'erase_ratio': between(math.log(0.3), math.log(3.3)).exp(), 'erase_at': u(2)}
+
+# %% ../nbs/04_dataset.ipynb #1cb4831f
+def warp_index(p: dict, size: tuple[int, int], device=None) -> torch.Tensor:
+    "(B, 1, H*W) int64: per sample, the flat index into its image padded by one black pixel of the (nearest) source of each output pixel."
+    H, W = size
+    f32 = lambda t: t.to(device, torch.float32)
+    a, s = f32(p['angle']) * (math.pi / 180), f32(p['scale'])
+    cos, sin, f = a.cos() / s, a.sin() / s, 1 - 2 * f32(p['flip'])   # f: -1 mirrors the source column
+    tx, ty = f32(p['shift'][:, 0]) * W, f32(p['shift'][:, 1]) * H
+    # source = mirror(R(-angle) / scale @ (output - shift)), in pixels from the centre, +1 for the padding:
+    # an affine function of the output pixel's (x, y, 1), so one matrix product gives every column and row
+    coef = torch.stack([torch.stack([f * cos, f * sin, (W + 1) / 2 - f * (cos * tx + sin * ty)], 1),
+                        torch.stack([-sin, cos, (H + 1) / 2 - cos * ty + sin * tx], 1)])     # (2, B, 3)
+    x, y = torch.meshgrid(torch.arange(W, device=device, dtype=torch.float32) - (W - 1) / 2,
+                          torch.arange(H, device=device, dtype=torch.float32) - (H - 1) / 2, indexing='xy')
+    B = len(a)
+    src = (coef.view(2 * B, 3) @ torch.stack([x.reshape(-1), y.reshape(-1), torch.ones(H * W, device=device)])).view(2, B, H * W)
+    src[0].clamp_(0, W + 1); src[1].clamp_(0, H + 1); src.round_()
+    return torch.add(src[0], src[1], alpha=W + 2).long().view(B, 1, H * W)
+
+def warp(x: torch.Tensor, p: dict) -> torch.Tensor:
+    "The uint8 batch `x` (B, C, H, W) flipped, rotated, scaled and shifted per sample as `p` says, as (B, C, H*W); black outside."
+    B, C, H, W = x.shape
+    padded = F.pad(x, (1, 1, 1, 1)).view(B, C, -1)
+    return torch.gather(padded, 2, warp_index(p, (H, W), x.device).expand(B, C, H * W))
+
+# %% ../nbs/04_dataset.ipynb #d7f5158b
+GREY = (0.2989, 0.587, 0.114)     # torchvision's rgb_to_grayscale weights
+
+def colour_matrix(p: dict, mean_rgb: torch.Tensor, pre: Preprocess) -> tuple[torch.Tensor, torch.Tensor]:
+    "(M (B, 3, 3), o (B, 3, 1)): brightness, contrast, saturation, hue, greyscale and gain of 0..255 pixels with mean `mean_rgb` (B, 3), as `M @ x + o` in 0..1."
+    B, dev = len(mean_rgb), mean_rgb.device
+    col = lambda t: t.to(dev, torch.float32).view(B, 1, 1)
+    eye, w = torch.eye(3, device=dev).expand(B, 3, 3), torch.tensor(GREY, device=dev)
+    grey = w.expand(B, 3, 3)                                        # every row: the grey weights
+    M, o = eye * col(p['brightness']) / 255, torch.zeros(B, 3, 1, device=dev)
+    c = col(p['contrast'])
+    mean_grey = (w @ (M @ mean_rgb.float().unsqueeze(-1) + o)).view(B, 1, 1)   # contrast blends towards the mean grey so far
+    M, o = c * M, c * o + (1 - c) * mean_grey
+    s = col(p['saturation'])
+    a = col(p['hue']) * 2 * math.pi                                 # hue: a rotation about the grey axis of RGB space
+    cross = torch.tensor([[0., -1, 1], [1, 0, -1], [-1, 1, 0]], device=dev) / math.sqrt(3)
+    hue = a.cos() * eye + (1 - a.cos()) / 3 + a.sin() * cross
+    K = torch.where(p['grayscale'].to(dev).view(B, 1, 1), grey, eye) @ hue @ (s * eye + (1 - s) * grey)
+    K = p['gain'].to(dev, torch.float32).view(B, 3, 1) * K          # the gain scales each output channel
+    return K @ M, K @ o
+
+# %% ../nbs/04_dataset.ipynb #6f256749
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, k: int = 5) -> torch.Tensor:
+    "Each image of the float batch `x` (B, C, H, W) blurred with its own Gaussian `sigma`: a `k`-tap separable kernel, reflected borders, as `v2.GaussianBlur`."
+    B, C, H, W = x.shape
+    t = torch.arange(k, device=x.device, dtype=x.dtype) - (k - 1) / 2
+    w = torch.exp(-0.5 * (t / sigma.to(x).view(B, 1)) ** 2)
+    w = (w / w.sum(1, keepdim=True)).repeat_interleave(C, 0)       # (B*C, k): one kernel per sample and channel
+    y = F.pad(x.reshape(1, B * C, H, W), (k // 2,) * 4, mode='reflect')
+    y = F.conv2d(F.conv2d(y, w.view(B * C, 1, k, 1), groups=B * C), w.view(B * C, 1, 1, k), groups=B * C)
+    return y.view(B, C, H, W)
+
+def jpeg_batch(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    "Each uint8 image of `x` re-compressed as a JPEG at its own `quality`, one by one on the CPU (JPEG does not batch)."
+    return torch.stack([decode_jpeg(encode_jpeg(img.cpu(), quality=int(q))) for img, q in zip(x, quality)]).to(x.device)
+
+def erase_mask(p: dict, size: tuple[int, int], device=None) -> torch.Tensor:
+    "(B, 1, H, W) bool: the patch each sample erases, of its drawn area and aspect at its drawn place (none where `p['erase']` is False)."
+    H, W = size
+    area, ratio = p['erase_area'].to(device) * H * W, p['erase_ratio'].to(device)
+    h, w = (area * ratio).sqrt().round().clamp(1, H), (area / ratio).sqrt().round().clamp(1, W)
+    y0, x0 = (p['erase_at'][:, 0].to(device) * (H - h + 1)).floor(), (p['erase_at'][:, 1].to(device) * (W - w + 1)).floor()
+    r, c = torch.arange(H, device=device).view(1, H, 1), torch.arange(W, device=device).view(1, 1, W)
+    k = lambda t: t.view(-1, 1, 1)
+    return ((r >= k(y0)) & (r < k(y0 + h)) & (c >= k(x0)) & (c < k(x0 + w)) & k(p['erase'].to(device))).unsqueeze(1)
+
+# %% ../nbs/04_dataset.ipynb #db088ced
+class BatchTransform:
+    "uint8 batches (B, 3, H, W) to normalised float batches: the augmentation `augment` ('light', 'strong', an `AugmentSpec`), each sample its own parameters, or none."
+    def __init__(self, pre: Preprocess, augment: str | AugmentSpec | None = None, device=None):
+        if isinstance(augment, str):
+            if augment not in AUGMENT_SPECS: raise MaskLabError(f"augment must be one of {', '.join(AUGMENT_SPECS)}, got {augment!r}")
+            augment = AUGMENT_SPECS[augment]
+        self.pre, self.spec, self.device = pre, augment, torch.device(device) if device else default_device()
+        mean, std = torch.tensor(pre.mean), torch.tensor(pre.std)
+        self.scale, self.shift = 1 / std, -mean / std                  # normalisation of 0..1 values
+        self.low, self.high = self.shift.tolist(), (self.shift + self.scale).tolist()   # 0 and 1, normalised
+
+    @property
+    def random(self) -> bool: return self.spec is not None
+    def params(self, n: int, generator: torch.Generator | None = None) -> dict: return augment_params(self.spec, n, generator)
+    def __repr__(self): return f'BatchTransform({self.pre.size}, {self.spec}, {self.device})'
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, params: dict | None = None) -> torch.Tensor:
+        "The float batch of uint8 `x`, augmented with `params` (drawn from `generator` when not given) when there is an augmentation."
+        B, C, H, W = x.shape
+        scale, shift = self.scale.to(x.device), self.shift.to(x.device)
+        if self.spec is None:   # evaluation: uint8 to float, normalised, in two in-place passes
+            return x.reshape(B, C, -1).float().mul_((scale / 255).view(1, C, 1)).add_(shift.view(1, C, 1)).view(B, C, H, W)
+        p = self.params(B, generator) if params is None else params
+        if p['jpeg'].any():
+            sel = p['jpeg'].nonzero().view(-1)
+            x = x.clone(); x[sel.to(x.device)] = jpeg_batch(x[sel.to(x.device)], p['quality'][sel])
+        y = warp(x, p).float()
+        if p['blur'].any():
+            sel = p['blur'].nonzero().view(-1)
+            y = y.view(B, C, H, W); y[sel.to(y.device)] = gaussian_blur(y[sel.to(y.device)], p['sigma'][sel]); y = y.view(B, C, -1)
+        M, o = colour_matrix(p, y.mean(2), self.pre)
+        M, o = scale.view(1, C, 1) * M, scale.view(1, C, 1) * o + shift.view(1, C, 1)   # normalisation folded in
+        diagonal = M.diagonal(dim1=1, dim2=2)
+        if torch.equal(M, torch.diag_embed(diagonal)): y = y.mul_(diagonal.unsqueeze(-1)).add_(o)   # no colour mixing ('light'): a multiply-add in place
+        else: y = torch.baddbmm(o, M, y)
+        for c in range(C): y[:, c].clamp_(self.low[c], self.high[c])   # pixels stay in 0..1; per channel: scalar bounds are faster
+        y = y.view(B, C, H, W)
+        if p['erase'].any(): y.masked_fill_(erase_mask(p, (H, W), y.device), 0)   # 0: the mean colour, as v2.RandomErasing
+        return y
+
 # %% ../nbs/04_dataset.ipynb #2aa84152
 CACHE_MODES = ('none', 'ram', 'disk', 'auto')
 AUTO_RAM_SHARE = 0.25        # 'auto' picks 'ram' when the cache takes at most this share of the available memory
+AUTO_MIN_PHOTOS = 500        # 'auto' caches only tables of more photos than this (a few epochs of fewer decode in seconds)
 _CACHE_VERSION = 1           # part of the disk key: bump when the cached pixels would change
 CACHE_BUILDS = {'ram': 0, 'disk': 0}   # caches decoded by this process (a reused disk cache does not count)
 
@@ -206,8 +364,14 @@ def face_box_array(df: pd.DataFrame) -> np.ndarray:
                                    'add them with mask_lab.faces.face_boxes(df), or use crop none')
     return df[FACE_BOX].to_numpy(np.float64)
 
+class RawBatch(NamedTuple):
+    "A batch as `FaceDataset.__getitems__` gives it: uint8 images (B, 3, H, W), labels (B,), and the `BadImage`s left out."
+    images: torch.Tensor
+    labels: torch.Tensor
+    bad: list
+
 class FaceDataset(Dataset):
-    "Images and labels from an image table with `path` (and optionally `label` and face boxes) columns; `cache` in `CACHE_MODES`."
+    "Images and labels from an image table with `path` (and optionally `label` and face boxes) columns; `cache` in `CACHE_MODES`; `transform` per item, or a `BatchTransform` the loader applies per batch."
     def __init__(self, df: pd.DataFrame, transform, size: tuple[int, int] | None = None, cache: str = 'none',
                  cache_dir: str | os.PathLike | None = None, mark_bad: bool = False, margin: float | None = None):
         # margin: cut each photo to the square around its face box (`face_box_array`), grown by `margin`; None: no crop
@@ -215,9 +379,11 @@ class FaceDataset(Dataset):
         self.margin, self.boxes = margin, None if margin is None else face_box_array(df)
         self.labels = df['label'].to_numpy(np.int64) if 'label' in df else np.full(len(df), -1, np.int64)
         self.transform, self.size = transform, None if size is None else tuple(int(s) for s in size)
+        self.batched = isinstance(transform, BatchTransform)   # items stay uint8 at `size`; `FaceLoader` transforms whole batches
+        if self.batched and self.size is None: raise MaskLabError('a BatchTransform needs the image size (size=)')
         if cache not in CACHE_MODES: raise MaskLabError(f"cache must be one of {', '.join(CACHE_MODES)}; got {cache!r}")
         if cache != 'none' and self.size is None: raise MaskLabError(f'cache={cache!r} needs the image size to cache at (size=)')
-        if cache == 'auto': cache = choose_cache(len(self.paths), self.size)
+        if cache == 'auto': cache = choose_cache(len(self.paths), self.size) if len(self.paths) > AUTO_MIN_PHOTOS else 'none'
         if not self.paths: cache = 'none'
         self.cache, self.images, self.cache_path = cache, None, None
         if cache == 'ram': self.images = ram_cache(self.paths, self.size, self.boxes, margin)
@@ -226,11 +392,11 @@ class FaceDataset(Dataset):
     def __len__(self): return len(self.paths)
 
     def image(self, i):
-        "Item `i` before the transform: a PIL image (no cache) or a uint8 CHW tensor (cached)."
-        if self.cache == 'none': return read_photo(self.paths[i], self.size, None if self.boxes is None else self.boxes[i], self.margin)
-        if self.images is None:   # disk cache: mapped on first use, in each loader worker too
-            self.images = np.memmap(self.cache_path, np.uint8, 'r', shape=(len(self.paths), 3, *self.size))
-        img = self.images[i]
+        "Item `i` before the transform: a PIL image (no cache, a per-item transform) or a uint8 CHW tensor at `size`."
+        if self.cache == 'none':
+            read = decode_resized if self.batched else read_photo
+            return read(self.paths[i], self.size, None if self.boxes is None else self.boxes[i], self.margin)
+        img = self._pixels()[i]
         return img if isinstance(img, torch.Tensor) else torch.from_numpy(np.array(img))
 
     def __getitem__(self, i):
@@ -238,7 +404,24 @@ class FaceDataset(Dataset):
         except MaskLabError as e:
             if not self.mark_bad: raise
             return BadImage(str(self.paths[i]), str(e))
-        return self.transform(img), int(self.labels[i])
+        return (img if self.batched else self.transform(img)), int(self.labels[i])
+
+    def _pixels(self):
+        if self.images is None:   # disk cache: mapped on first use, in each loader worker too
+            self.images = np.memmap(self.cache_path, np.uint8, 'r', shape=(len(self.paths), 3, *self.size))
+        return self.images
+
+    def __getitems__(self, indices) -> list | RawBatch:
+        "The items at `indices` (which `DataLoader` asks for at once): with a `BatchTransform` one `RawBatch`, gathered in one go from a cache; else a list of items."
+        if not self.batched: return [self[i] for i in indices]
+        if self.cache == 'none':   # decoded one by one, in the loader's workers if it has any
+            items = [self[i] for i in indices]
+            good, bad = [it for it in items if not isinstance(it, BadImage)], [it for it in items if isinstance(it, BadImage)]
+            images = torch.stack([x for x, _ in good]) if good else torch.empty((0, 3, *self.size), dtype=torch.uint8)
+            return RawBatch(images, torch.tensor([y for _, y in good], dtype=torch.int64), bad)
+        idx, pixels = np.asarray(indices, dtype=np.int64), self._pixels()
+        images = pixels.index_select(0, torch.from_numpy(idx)) if isinstance(pixels, torch.Tensor) else torch.from_numpy(pixels[idx])
+        return RawBatch(images, torch.from_numpy(self.labels[idx]), [])
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -253,7 +436,8 @@ def default_num_workers() -> int:
 ON_BAD_IMAGE = ('stop', 'skip')
 
 def collate_good(items) -> tuple[torch.Tensor, torch.Tensor, list]:
-    "Collate the readable items of a batch: (images, labels, [BadImage, ...])."
+    "Collate the readable items of a batch (or pass on a `RawBatch`): (images, labels, [BadImage, ...])."
+    if isinstance(items, RawBatch): return items.images, items.labels, items.bad
     good = [it for it in items if not isinstance(it, BadImage)]
     xb, yb = default_collate(good) if good else (torch.empty(0), torch.empty(0, dtype=torch.int64))
     return xb, yb, [it for it in items if isinstance(it, BadImage)]
@@ -267,7 +451,7 @@ def loader_error(e: BaseException) -> MaskLabError | None:
 def _ignore_sigint(worker_id: int): signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 class FaceLoader(DataLoader):
-    "A `DataLoader` of a `FaceDataset` that stops with one clear line, or skips and lists, when an image cannot be read."
+    "A `DataLoader` of a `FaceDataset` that applies its `BatchTransform` to whole batches, and stops with one clear line, or skips and lists, when an image cannot be read."
     def __init__(self, dataset: FaceDataset, *args, on_bad_image: str = 'stop', report=None, **kwargs):
         if on_bad_image not in ON_BAD_IMAGE: raise MaskLabError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}, got {on_bad_image!r}")
         dataset.mark_bad = True
@@ -276,7 +460,16 @@ class FaceLoader(DataLoader):
         if self.report is not None and self.report.exists():  # a resumed run: files listed before stay listed once
             self.skipped = dict(pd.read_csv(self.report, dtype=str).itertuples(index=False))
 
+    def epoch_generator(self) -> torch.Generator | None:
+        "The generator of this epoch's augmentation parameters, seeded from the loader's `generator` (None without augmentation)."
+        tf = self.dataset.transform
+        if not (isinstance(tf, BatchTransform) and tf.random): return None
+        seed = int(torch.randint(0, 2**62, (), generator=self.generator)) + dist_info()[0]   # each process of a group its own
+        return torch.Generator().manual_seed(seed)
+
     def __iter__(self):
+        tf = self.dataset.transform if isinstance(self.dataset.transform, BatchTransform) else None
+        gen = self.epoch_generator()   # drawn before the sampler's shuffle, so the order of draws is fixed
         batches = super().__iter__()
         while True:
             try: xb, yb, bad = next(batches)
@@ -285,7 +478,8 @@ class FaceLoader(DataLoader):
                 if (err := loader_error(e)) is None: raise
                 raise err from None
             for item in bad: self._bad(item)
-            if len(yb): yield xb, yb
+            if not len(yb): continue
+            yield (xb if tf is None else tf(xb.to(tf.device, non_blocking=True), gen)), yb
 
     def _bad(self, item: BadImage):
         if self.on_bad_image == 'stop':
@@ -324,10 +518,10 @@ class PersonSampler(torch.utils.data.Sampler):
 def make_loader(df: pd.DataFrame, pre: Preprocess, train: bool = False, batch_size: int = 64,
                 num_workers: int | None = None, seed: int = 0, cache: str = 'none',
                 cache_dir: str | os.PathLike | None = None, on_bad_image: str = 'stop', report=None,
-                images_per_person: int | None = None, augment: str = 'light') -> FaceLoader:
-    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`) when `train` (`images_per_person` random photos of each person per epoch, or all), in row order otherwise."
-    ds = FaceDataset(df, train_transform(pre, augment) if train else eval_transform(pre), pre.size, cache=cache, cache_dir=cache_dir,
-                     margin=pre.margin if pre.crop == 'face' else None)
+                images_per_person: int | None = None, augment: str = 'light', device=None) -> FaceLoader:
+    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all), in row order otherwise."
+    tf = BatchTransform(pre, augment if train else None, device)
+    ds = FaceDataset(df, tf, pre.size, cache=cache, cache_dir=cache_dir, margin=pre.margin if pre.crop == 'face' else None)
     nw = default_num_workers() if num_workers is None else num_workers
     generator = torch.Generator().manual_seed(seed)
     sampler = PersonSampler(df.person, images_per_person, generator) if train and images_per_person else None

@@ -104,13 +104,14 @@ def model_views(photos, pre: Preprocess) -> list:
     df = with_faces(df, pre)
     return [read_photo(p, box=b, margin=pre.margin) for p, b in zip(df['path'], df[FACE_BOX].to_numpy(np.float64))]
 
-def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers: int | None, tta) -> np.ndarray:
-    "Apply `fn` (a CPU float batch -> (B, 18) probabilities) to every image of `df`, with optional flip TTA."
+def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers: int | None, tta, device='cpu') -> np.ndarray:
+    "Apply `fn` (a float batch on `device` -> (B, 18) probabilities) to every image of `df`, with optional flip TTA."
     _check_tta(tta)
     if 'path' not in df.columns: raise MaskLabError(f'the image table needs a path column; it has {list(df.columns)}')
     if not len(df): return np.zeros((0, N_CLASSES), np.float32)
     df = with_faces(df, pre)
-    dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers)
+    dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers,
+                     device=device)   # uint8 batches, normalised on the model's device
     out = []
     for xb, _ in dl:
         if tta == 'flip':
@@ -134,7 +135,7 @@ def predict_probs(model, df: pd.DataFrame, pre: Preprocess, batch_size: int = 64
     def fn(xb):
         xb = xb.to(device, non_blocking=True).contiguous(memory_format=fmt)
         return (sum(net(xb) for net in nets) / len(nets)).cpu().numpy()
-    return _batched(fn, df, pre, batch_size, num_workers, tta)
+    return _batched(fn, df, pre, batch_size, num_workers, tta, device)
 
 # %% ../nbs/11_inference.ipynb #98c5699c
 PROBS_COLUMNS = ['ImageID', *class_names()]

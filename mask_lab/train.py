@@ -87,7 +87,7 @@ class TrainConfig:
                                     choices=('min', 'max'))
     save_every: int | None = _opt(None, 'also keep a checkpoint every N epochs', type=int)
     corrections: str | None = _opt(None, 'label corrections CSV (person, field, value, reason), applied before the split')
-    cache: str = _opt('none', 'image cache: none (decode every epoch), ram, disk (memory-mapped, reused between runs) or auto',
+    cache: str = _opt('auto', 'image cache: auto (ram or disk for more than 500 photos, else none), none (decode every epoch), ram, disk (memory-mapped, reused between runs)',
                       choices=('none', 'ram', 'disk', 'auto'))
     on_problem: str = _opt('skip', 'skip people with data problems (listed in problems.csv) or stop', choices=('skip', 'raise'))
     on_bad_image: str = _opt('stop', 'an image that cannot be read during training: stop with an error naming it, '
@@ -274,11 +274,12 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
     pre = Preprocess.from_dict(derived['preprocess'])
     train_df, valid_df = df[df.fold != cfg.fold], df[df.fold == cfg.fold]
     main = rank == 0  # the hooks that write or show files, bars and charts: process 0 only
-    bad = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None)
+    # the loaders augment and normalise whole batches where the model runs
+    loading = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None, device=device or cfg.device)
     if world > 1 and cfg.images_per_person: raise MaskLabError('images_per_person is not supported under torchrun yet; leave it unset')
     train_dl = make_loader(train_df, pre, train=True, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **bad)
-    valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **bad)
+                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **loading)
+    valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **loading)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     config = {**cfg.to_dict(), **derived}

@@ -1,0 +1,52 @@
+"""Smoke runs of the benchmarks in bench/: each on tiny settings (`--smoke`), in this process, so that a benchmark can
+never break unnoticed. They check that each runs and reports its figures, not the figures themselves."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / 'bench'
+
+
+def run_smoke(name: str, monkeypatch) -> dict:
+    "`python bench/NAME.py --smoke`, in this process; its JSON result as a dict."
+    monkeypatch.setenv('IN_TEST', '1')      # restored after the test, whatever the benchmark sets
+    monkeypatch.setenv('TQDM_DISABLE', '1')
+    threads = torch.get_num_threads()
+    spec = importlib.util.spec_from_file_location(f'bench_{name}', BENCH / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try: return module.main(['--smoke'])
+    finally: torch.set_num_threads(threads)
+
+
+def test_bench_loader(monkeypatch):
+    out = run_smoke('bench_loader', monkeypatch)
+    runs = out['runs']['workers=0']
+    assert set(runs) == {'baseline', 'none', 'ram', 'disk', 'limit'}
+    assert all(len(r['images_per_s']) == 2 and min(r['images_per_s']) > 0 for r in runs.values())
+    assert set(out['targets']) == {'workers=0 ram', 'workers=0 disk'} and len(out['loadavg_before_after']) == 6
+
+
+def test_bench_inference(monkeypatch):
+    r = run_smoke('bench_inference', monkeypatch)['results'][0]
+    assert r['max_abs_diff']['batched_vs_per_image'] < 1e-4     # the per-image loop and predict agree on a three-head model
+    assert r['max_abs_diff']['onnx_vs_torch'] < 1e-4
+    assert min(r['images_per_s'].values()) > 0 and 'target_batched_ge_3x_per_image' in r
+
+
+def test_bench_fit(monkeypatch):
+    r = run_smoke('bench_fit', monkeypatch)['results'][0]
+    assert r['loader'] == 'real' and r['steps'] > 0 and r['bare_wall_s'][0] > 0 and r['fit_wall_s'][0] > 0
+    assert 'Checkpoint' in r['hooks'] and 'target_met_wall' in r
+
+
+def test_bench_train_step(monkeypatch):
+    out = run_smoke('bench_train_step', monkeypatch)
+    assert len(out['results']) == 4 and all(r['wall_seconds_per_step'] > 0 for r in out['results'])
+
+
+def test_bench_live_chart(monkeypatch):
+    out = run_smoke('bench_live_chart', monkeypatch)
+    assert out['chart_shown'] and out['draws_per_fit'] >= 1 and len(out['fit_s_with']) == 1
