@@ -20,6 +20,7 @@ from .core import (MaskLabError, N_CLASSES, HEADS, MASK_NAMES, GENDER_NAMES, DEF
                            age_group_names, check_age_cutoffs, class_names, decode_class, encode_class)
 from .data import load_sources, FACE_BOX
 from .dataset import Preprocess, eval_transform, load_image
+from .experiments import PRED_COLUMNS, WIDE_INTERVAL
 from .hooks import read_metrics
 from .inference import load_run, predict_probs, model_views
 from .model import class_log_probs
@@ -83,7 +84,7 @@ def validation_table(run_dir, data=None, cfg: dict | None = None) -> pd.DataFram
     return out.drop(columns='split_label')
 
 # %% ../nbs/12_evaluate.ipynb #7f584d60
-PROB_COLUMNS = [f'p{c}' for c in range(N_CLASSES)]
+PROB_COLUMNS = PRED_COLUMNS   # the same columns as a run's saved valid_predictions.csv
 HEAD_COLUMNS = {h: 'age_group' if h == 'age' else h for h in HEADS}  # head -> column of its true code
 
 def predictions_frame(table: pd.DataFrame, probs, cutoffs=None) -> pd.DataFrame:
@@ -294,7 +295,7 @@ def gradcam(model: nn.Module, image_paths, pre: Preprocess, target_class=None, t
 RUN_COLUMNS = ['name', 'group', 'status', 'best_macro_f1', 'f1_low', 'f1_high', 'too_small', 'valid_people', 'best_epoch',
                'epochs_run', 'mask_f1', 'gender_f1', 'age_f1', 'accuracy', 'valid_loss', 'model', 'layout', 'loss', 'lr',
                'batch_size', 'size', 'cutoffs', 'fold', 'epochs', 'seconds', 'created', 'path']
-TOO_SMALL = 0.05   # an interval wider than +-0.05 cannot tell runs a few points apart
+TOO_SMALL = WIDE_INTERVAL / 2   # an interval wider than +-0.05 cannot tell runs a few points apart (the experiment lab's rule)
 
 def _metrics_problem(path: Path) -> str:
     "Where a metrics file stops being JSON lines: 'FILE line N: reason' (or the reader's own message)."
