@@ -31,7 +31,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'AUGMENT_SPECS'
            'colour_matrix', 'gaussian_blur', 'jpeg_batch', 'erase_mask', 'BatchTransform', 'image_cache_dir',
            'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage',
            'face_box_array', 'RawBatch', 'FaceDataset', 'default_num_workers', 'collate_good', 'loader_error',
-           'FaceLoader', 'PersonSampler', 'make_loader']
+           'FaceLoader', 'PersonSampler', 'source_draw_weights', 'make_loader']
 
 # %% ../nbs/04_dataset.ipynb #697fdec9
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -495,36 +495,75 @@ class FaceLoader(DataLoader):
             w.writerow([item.path, item.message])
 
 class PersonSampler(torch.utils.data.Sampler):
-    "Each epoch, `k` of every person's images drawn at random (all of them for a person with fewer), in shuffled order."
-    def __init__(self, persons, k: int, generator: torch.Generator | None = None):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    "Each epoch, `k` of every person's images drawn at random (all of them for a person with fewer, or when `k` is None) and shuffled; `weights` (one per image, the same for all images of a person, such as its source's) multiply each person's draws."
+    def __init__(self, persons, k: int | None, generator: torch.Generator | None = None, weights=None):
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise MaskLabError(f'images_per_person must be a positive integer, got {k!r}')
         self.codes = torch.from_numpy(pd.factorize(np.asarray(persons))[0].astype(np.int64))
-        self.k, self.generator = int(k), generator
-        self.n = int(torch.bincount(self.codes).clamp(max=self.k).sum())
+        self.k, self.generator = None if k is None else int(k), generator
+        self.counts = torch.bincount(self.codes)
+        per = self.counts if k is None else self.counts.clamp(max=self.k)
+        self.weighted = weights is not None
+        if not self.weighted: self.n = int(per.sum()); return
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if len(w) != len(self.codes) or not torch.isfinite(w).all() or (w < 0).any() or not (w > 0).any():
+            raise MaskLabError(f'sampling weights must be one finite number >= 0 per image, not all 0, got {len(w)} for {len(self.codes)} images')
+        person_w = w[np.unique(self.codes.numpy(), return_index=True)[1]]   # at each person's first image
+        if not torch.equal(person_w[self.codes], w): raise MaskLabError('sampling weights must be the same for all images of a person')
+        expected = per * person_w
+        # whole draws are fixed; the fractions add up to a fixed number of extra draws, given each epoch to people at random
+        self.base = expected.floor().long()
+        self.frac = expected - self.base
+        self.extra = int(round(float(self.frac.sum())))
+        self.n = int(self.base.sum()) + self.extra
 
     def __len__(self): return self.n
 
     def __iter__(self):
-        # a random key per image, ranked within its person: the k smallest keys of each person are drawn
-        keys = torch.rand(len(self.codes), generator=self.generator)
-        order = torch.from_numpy(np.lexsort((keys.numpy(), self.codes.numpy())))
-        codes = self.codes[order]
-        starts = torch.searchsorted(codes, codes, right=False)
-        rank = torch.arange(len(codes)) - starts
-        chosen = order[rank < self.k]
+        if self.weighted: chosen = self._weighted_draw()
+        else:
+            # a random key per image, ranked within its person: the k smallest keys of each person are drawn
+            keys = torch.rand(len(self.codes), generator=self.generator)
+            order = torch.from_numpy(np.lexsort((keys.numpy(), self.codes.numpy())))
+            codes = self.codes[order]
+            starts = torch.searchsorted(codes, codes, right=False)
+            rank = torch.arange(len(codes)) - starts
+            chosen = order[rank < (len(codes) if self.k is None else self.k)]
         return iter(chosen[torch.randperm(len(chosen), generator=self.generator)].tolist())
+
+    def _weighted_draw(self) -> torch.Tensor:
+        "This epoch's draws: each person's images in a random order, cycled as often as its number of draws needs."
+        draws = self.base.clone()
+        if self.extra: draws[torch.multinomial(self.frac.float(), self.extra, replacement=False, generator=self.generator)] += 1
+        copies = (draws + self.counts - 1).div(self.counts, rounding_mode='floor')[self.codes]   # cycles of each person's images
+        rows = torch.repeat_interleave(torch.arange(len(self.codes)), copies)
+        cycle = torch.arange(len(rows)) - torch.repeat_interleave(copies.cumsum(0) - copies, copies)
+        keys = cycle + torch.rand(len(rows), generator=self.generator, dtype=torch.float64)   # a whole cycle before the next
+        codes = self.codes[rows]
+        order = torch.from_numpy(np.lexsort((keys.numpy(), codes.numpy())))
+        codes = codes[order]
+        rank = torch.arange(len(codes)) - torch.searchsorted(codes, codes, right=False)
+        return rows[order][rank < draws[codes]]
+
+def source_draw_weights(df: pd.DataFrame, source_weights) -> np.ndarray:
+    "The draw weight of each image of `df`: the entry of `source_weights` for its `source` (the data folder's number; 0 without the column)."
+    w = np.asarray(source_weights, dtype=np.float64).reshape(-1)
+    sources = df['source'].to_numpy() if 'source' in df.columns else np.zeros(len(df), np.int64)
+    if len(df) and sources.max() >= len(w):
+        raise MaskLabError(f'source_weights gives {len(w)} weight(s) for {int(sources.max()) + 1} data folders: give one per folder')
+    return w[sources]
 
 def make_loader(df: pd.DataFrame, pre: Preprocess, train: bool = False, batch_size: int = 64,
                 num_workers: int | None = None, seed: int = 0, cache: str = 'none',
                 cache_dir: str | os.PathLike | None = None, on_bad_image: str = 'stop', report=None,
-                images_per_person: int | None = None, augment: str = 'light', device=None) -> FaceLoader:
-    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all), in row order otherwise."
+                images_per_person: int | None = None, augment: str = 'light', device=None, source_weights=None) -> FaceLoader:
+    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all, times the weight of the person's `source` in `source_weights`), in row order otherwise."
     tf = BatchTransform(pre, augment if train else None, device)
     ds = FaceDataset(df, tf, pre.size, cache=cache, cache_dir=cache_dir, margin=pre.margin if pre.crop == 'face' else None)
     nw = default_num_workers() if num_workers is None else num_workers
     generator = torch.Generator().manual_seed(seed)
-    sampler = PersonSampler(df.person, images_per_person, generator) if train and images_per_person else None
+    weights = None if source_weights is None else source_draw_weights(df, source_weights)
+    sampler = PersonSampler(df.person, images_per_person, generator, weights) if train and (images_per_person or weights is not None) else None
     n = len(sampler) if sampler is not None else len(ds)
     return FaceLoader(ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, drop_last=train and n > batch_size,
                       num_workers=nw, pin_memory=torch.cuda.is_available(),

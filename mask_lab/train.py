@@ -53,6 +53,9 @@ class TrainConfig:
                         choices=AUGMENTS)
     epochs: int = _opt(5, 'epochs', type=int)
     images_per_person: int | None = _opt(None, "photos of each person per training epoch, drawn anew each epoch (default: all 7)", type=int)
+    source_weights: tuple[float, ...] | None = _opt(None, 'one per data folder: how many times as often its people are drawn per epoch '
+                                                          '(e.g. 1 1 3 for a small third source; 0 leaves a folder out of training)',
+                                                    nargs='+', type=float, metavar='W')
     freeze_stages: int | None = _opt(None, 'backbone stages (stem first) that keep their pretrained weights; default: 3 for a pretrained '
                                            'backbone with 5 or more stages, else 0', type=int, metavar='N')
     channels_last: bool | None = _opt(None, 'channels-last memory for the network (default: on for CPU and CUDA)', type=bool)
@@ -105,6 +108,13 @@ class TrainConfig:
         if self.freeze_stages is not None and self.freeze_stages < 0: raise MaskLabError(f'freeze_stages must be >= 0, got {self.freeze_stages}')
         if self.images_per_person is not None and self.images_per_person < 1:
             raise MaskLabError(f'images_per_person must be >= 1, got {self.images_per_person}')
+        if self.source_weights is not None:
+            self.source_weights = tuple(float(w) for w in self.source_weights)
+            folders = 1 if isinstance(self.data, str) else len(self.data)
+            if self.data and len(self.source_weights) != folders:
+                raise MaskLabError(f'source_weights: {len(self.source_weights)} given for {folders} data folder(s); give one per folder')
+            if not all(np.isfinite(w) and w >= 0 for w in self.source_weights) or not any(self.source_weights):
+                raise MaskLabError(f'source_weights must be numbers >= 0, not all 0, got {self.source_weights}')
         if not 0 <= self.fold < self.n_splits: raise MaskLabError(f'fold must be in 0..{self.n_splits - 1}, got {self.fold}')
         if self.lr <= 0: raise MaskLabError(f'lr must be > 0, got {self.lr}')
         for name, allowed in (('layout', ('single', 'multi')), ('optimizer', OPTIMIZERS), ('schedule', SCHEDULES), ('on_problem', ('skip', 'raise')),
@@ -276,9 +286,11 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
     main = rank == 0  # the hooks that write or show files, bars and charts: process 0 only
     # the loaders augment and normalise whole batches where the model runs
     loading = dict(on_bad_image=cfg.on_bad_image, report=run_dir / 'skipped_images.csv' if main else None, device=device or cfg.device)
-    if world > 1 and cfg.images_per_person: raise MaskLabError('images_per_person is not supported under torchrun yet; leave it unset')
+    if world > 1 and (cfg.images_per_person or cfg.source_weights):
+        raise MaskLabError('images_per_person and source_weights are not supported under torchrun yet; leave them unset')
     train_dl = make_loader(train_df, pre, train=True, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment, **loading)
+                           cache=cfg.cache, images_per_person=cfg.images_per_person, augment=cfg.augment,
+                           source_weights=cfg.source_weights, **loading)
     valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **loading)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
     opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
