@@ -162,7 +162,7 @@ def wide_photos(cache: Path, renderer: str = 'v2') -> Path:
 
 # The variants: what each part buys. Every one is the recommended recipe (`train`'s defaults at 160x160, one photo of
 # each person per epoch, 4 epochs, the CPU budget the hard cap); only the training sources, the renderer, the crop
-# and the augmentation change.
+# the augmentation and how often each source is drawn (`source_weights`) change.
 ALL = ('utk', 'aaf', 'real_masks')
 VARIANTS = {
     'utk_v1_none':       dict(sources=('utk',), renderer='v1', crop='none', augment='light'),   # issue 6's recipe
@@ -170,6 +170,7 @@ VARIANTS = {
     'utk_real_v1_face':  dict(sources=('utk', 'real_masks'), renderer='v1', crop='face', augment='strong'),
     'utk_real_v2_face':  dict(sources=('utk', 'real_masks'), renderer='v2', crop='face', augment='strong'),
     'all_v2_face':       dict(sources=ALL, renderer='v2', crop='face', augment='strong'),      # the proposed default
+    'all_v2_face_real3': dict(sources=ALL, renderer='v2', crop='face', augment='strong', source_weights=(1, 1, 3)),   # real masks drawn 3x
     'all_v2_face_light': dict(sources=ALL, renderer='v2', crop='face', augment='light'),
     'all_v2_none':       dict(sources=ALL, renderer='v2', crop='none', augment='strong'),
 }
@@ -181,13 +182,13 @@ def source_folders(cache: Path, sources, renderer: str) -> list:
     return [cache / 'real_masks' / 'train' if s == 'real_masks' else cache / s / renderer / 'train' for s in sources]
 
 
-def epochs_for(folders, train_images: int = TRAIN_IMAGES) -> int:
-    "Epochs of one photo per person that add up to about `train_images`: fewer epochs for more people."
-    people = 0
-    for f in folders:
-        if (f / 'labels.csv').exists(): people += pd.read_csv(f / 'labels.csv').source_image.nunique()
-        else: people += len(pd.read_csv(f / 'train' / 'train.csv'))
-    return max(1, round(train_images / people))
+def epochs_for(folders, train_images: int = TRAIN_IMAGES, source_weights=None) -> int:
+    "Epochs of one photo per person (times its folder's weight) that add up to about `train_images`: fewer epochs for more people."
+    draws = 0
+    for f, w in zip(folders, source_weights or [1] * len(folders)):
+        if (f / 'labels.csv').exists(): draws += w * pd.read_csv(f / 'labels.csv').source_image.nunique()
+        else: draws += w * len(pd.read_csv(f / 'train' / 'train.csv'))
+    return max(1, round(train_images / draws))
 
 
 def test_sets(cache: Path, renderer: str = 'v2') -> dict:
@@ -260,8 +261,10 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict,
     limit = cpu_budget(budget)
     wall, cpu = time.perf_counter(), time.process_time()
     folders = source_folders(cache, v['sources'], v['renderer'])
-    learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images),
-                  verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'], **RECIPE)
+    weights = v.get('source_weights')
+    learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images, weights),
+                  verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'],
+                  source_weights=weights, **RECIPE)
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
     t = time.perf_counter()

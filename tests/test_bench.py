@@ -9,15 +9,15 @@ import torch
 BENCH = Path(__file__).resolve().parent.parent / 'bench'
 
 
-def run_smoke(name: str, monkeypatch) -> dict:
-    "`python bench/NAME.py --smoke`, in this process; its JSON result as a dict."
+def run_smoke(name: str, monkeypatch, *options) -> dict:
+    "`python bench/NAME.py --smoke [OPTIONS]`, in this process; its JSON result as a dict."
     monkeypatch.setenv('IN_TEST', '1')      # restored after the test, whatever the benchmark sets
     monkeypatch.setenv('TQDM_DISABLE', '1')
     threads = torch.get_num_threads()
     spec = importlib.util.spec_from_file_location(f'bench_{name}', BENCH / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try: return module.main(['--smoke'])
+    try: return module.main(['--smoke', *options])
     finally: torch.set_num_threads(threads)
 
 
@@ -40,6 +40,8 @@ def test_bench_fit(monkeypatch):
     r = run_smoke('bench_fit', monkeypatch)['results'][0]
     assert r['loader'] == 'real' and r['steps'] > 0 and r['bare_wall_s'][0] > 0 and r['fit_wall_s'][0] > 0
     assert 'Checkpoint' in r['hooks'] and 'target_met_wall' in r
+    r = run_smoke('bench_fit', monkeypatch, '--loader', 'memory')['results'][0]   # the hooks alone, over the bare loop's batches
+    assert r['loader'] == 'memory' and r['fit_wall_s'][0] > 0
 
 
 def test_bench_train_step(monkeypatch):
