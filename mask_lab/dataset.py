@@ -28,7 +28,7 @@ from .runtime import default_device, dist_info
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'AUGMENTS', 'AUGMENT_SPECS', 'GREY', 'CACHE_MODES', 'AUTO_RAM_SHARE',
            'AUTO_MIN_PHOTOS', 'CACHE_BUILDS', 'ON_BAD_IMAGE', 'Preprocess', 'load_image', 'read_photo',
            'eval_transform', 'ChannelGain', 'train_transform', 'AugmentSpec', 'augment_params', 'warp_index', 'warp',
-           'colour_matrix', 'gaussian_blur', 'jpeg_batch', 'erase_mask', 'BatchTransform', 'image_cache_dir',
+           'colour_matrix', 'gaussian_blur', 'jpeg_batch', 'erase_boxes', 'BatchTransform', 'image_cache_dir',
            'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage',
            'face_box_array', 'RawBatch', 'FaceDataset', 'default_num_workers', 'collate_good', 'loader_error',
            'FaceLoader', 'PersonSampler', 'source_draw_weights', 'make_loader']
@@ -209,15 +209,16 @@ def jpeg_batch(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     "Each uint8 image of `x` re-compressed as a JPEG at its own `quality`, one by one on the CPU (JPEG does not batch)."
     return torch.stack([decode_jpeg(encode_jpeg(img.cpu(), quality=int(q))) for img, q in zip(x, quality)]).to(x.device)
 
-def erase_mask(p: dict, size: tuple[int, int], device=None) -> torch.Tensor:
-    "(B, 1, H, W) bool: the patch each sample erases, of its drawn area and aspect at its drawn place (none where `p['erase']` is False)."
+def erase_boxes(p: dict, size: tuple[int, int]) -> list[list[int]]:
+    "[sample, top, left, height, width] of each patch to erase: its drawn area and aspect at its drawn place, for the samples where `p['erase']` is True."
     H, W = size
-    area, ratio = p['erase_area'].to(device) * H * W, p['erase_ratio'].to(device)
+    sel = p['erase'].nonzero().view(-1).cpu()
+    area, ratio = p['erase_area'][sel].cpu() * H * W, p['erase_ratio'][sel].cpu()
     h, w = (area * ratio).sqrt().round().clamp(1, H), (area / ratio).sqrt().round().clamp(1, W)
-    y0, x0 = (p['erase_at'][:, 0].to(device) * (H - h + 1)).floor(), (p['erase_at'][:, 1].to(device) * (W - w + 1)).floor()
-    r, c = torch.arange(H, device=device).view(1, H, 1), torch.arange(W, device=device).view(1, 1, W)
-    k = lambda t: t.view(-1, 1, 1)
-    return ((r >= k(y0)) & (r < k(y0 + h)) & (c >= k(x0)) & (c < k(x0 + w)) & k(p['erase'].to(device))).unsqueeze(1)
+    at = p['erase_at'][sel].cpu()
+    top, left = (at[:, 0] * (H - h + 1)).floor(), (at[:, 1] * (W - w + 1)).floor()
+    return torch.stack([sel.float(), top, left, h, w], 1).long().tolist()   # a few slices to blank: cheaper than a full-size mask
+
 
 # %% ../nbs/04_dataset.ipynb #db088ced
 class BatchTransform:
@@ -257,7 +258,7 @@ class BatchTransform:
         else: y = torch.baddbmm(o, M, y)
         for c in range(C): y[:, c].clamp_(self.low[c], self.high[c])   # pixels stay in 0..1; per channel: scalar bounds are faster
         y = y.view(B, C, H, W)
-        if p['erase'].any(): y.masked_fill_(erase_mask(p, (H, W), y.device), 0)   # 0: the mean colour, as v2.RandomErasing
+        for i, top, left, h, w in erase_boxes(p, (H, W)): y[i, :, top:top + h, left:left + w] = 0   # 0: the mean colour, as v2.RandomErasing
         return y
 
 # %% ../nbs/04_dataset.ipynb #2aa84152
