@@ -2,8 +2,9 @@
 
 On demo data (`--people` persons x 7 photos of 384x512, generated into a temporary folder) or on `--data DIR`
 (competition layout), each case iterates a training loader for `--epochs` epochs at the training size (`--size`,
-128x96 by default), with the augmentation `--augment` ('strong', the training default, or 'light', the
-`make_loader` default), batches of 64, shuffled:
+128x96 by default), with the augmentation `--augment` ('strong', the training default, 'light', the
+`make_loader` default, or 'none': shuffled loading alone, to separate the cost of loading from that of augmenting),
+batches of 64, shuffled:
 - `baseline`: the official baseline's way: a minimal Dataset that fully decodes each JPEG with PIL in
   `__getitem__`, then resizes and augments image by image (the per-image reference `train_transform`), every epoch;
 - `none`, `ram`, `disk`: `mask_lab.dataset.make_loader(..., cache=MODE)`: uint8 batches from the dataset's
@@ -53,7 +54,8 @@ def child(args) -> dict:
             def __len__(self): return len(self.paths)
             def __getitem__(self, i):
                 return self.tf(Image.open(self.paths[i]).convert('RGB')), int(self.labels[i])   # full 384x512 decode
-        dl = DataLoader(Baseline(df.path.tolist(), df.label.to_numpy(), train_transform(pre, args.augment)), batch_size=args.batch_size,
+        tf = eval_transform(pre) if args.augment == 'none' else train_transform(pre, args.augment)
+        dl = DataLoader(Baseline(df.path.tolist(), df.label.to_numpy(), tf), batch_size=args.batch_size,
                         shuffle=True, drop_last=True, num_workers=workers, generator=gen)
     elif args.case == 'limit':
         imgs = ram_cache(df.path.tolist(), pre.size)
@@ -63,10 +65,10 @@ def child(args) -> dict:
                         shuffle=True, drop_last=True, num_workers=workers, generator=gen)
     else:
         dl = make_loader(df, pre, train=True, batch_size=args.batch_size, num_workers=workers, cache=args.case,
-                         cache_dir=args.cache_dir, augment=args.augment, device='cpu')
+                         cache_dir=args.cache_dir, augment=None if args.augment == 'none' else args.augment, device='cpu')
         if args.case == 'disk':
             t1 = time.perf_counter()
-            FaceDataset(df, BatchTransform(pre, args.augment, 'cpu'), pre.size, cache='disk', cache_dir=args.cache_dir)
+            FaceDataset(df, BatchTransform(pre, None if args.augment == 'none' else args.augment, 'cpu'), pre.size, cache='disk', cache_dir=args.cache_dir)
             reopen_s = time.perf_counter() - t1
     setup_s = time.perf_counter() - t0 - (reopen_s or 0)
     epoch_s, n = [], 0
@@ -90,7 +92,8 @@ def main(argv=None) -> dict | None:
     ap.add_argument('--size', type=int, nargs=2, default=[128, 96], help='training size, height width')
     ap.add_argument('--threads', type=int, default=1, help='torch threads in the loading process (tiny per-image ops thrash with more)')
     ap.add_argument('--cases', nargs='+', default=list(CASES), choices=CASES)
-    ap.add_argument('--augment', default='strong', choices=('light', 'strong'), help='training augmentation (strong: the training default)')
+    ap.add_argument('--augment', default='strong', choices=('light', 'strong', 'none'),
+                    help='training augmentation (strong: the training default; none: loading alone)')
     ap.add_argument('--smoke', action='store_true', help='seconds: 3 people at 32x24, batches of 8, 0 workers, in this process')
     ap.add_argument('--case', help=argparse.SUPPRESS)
     ap.add_argument('--cache-dir', help=argparse.SUPPRESS)
