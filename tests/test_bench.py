@@ -52,3 +52,9 @@ def test_bench_train_step(monkeypatch):
 def test_bench_live_chart(monkeypatch):
     out = run_smoke('bench_live_chart', monkeypatch)
     assert out['chart_shown'] and out['draws_per_fit'] >= 1 and len(out['fit_s_with']) == 1
+
+
+def test_bench_augment(monkeypatch):
+    r = run_smoke('bench_augment', monkeypatch)['results'][0]
+    assert set(r['step_ms']) == {'jpeg', 'blur', 'erase', 'colour'}
+    assert all(v > 0 for v in r['ms_per_batch'].values()) and r['batched_strong_vs_per_image'] > 0
