@@ -11,12 +11,13 @@ load falls on all alike:
   stacked (what the loaders did before batching);
 - `strong`, `light`: `BatchTransform` with the training default and the lighter augmentation;
 - `none`: the evaluation path, uint8 to normalised float (what loading costs without augmenting);
-- `strong_without_<step>`: `strong` with one step turned off (`jpeg`, `blur`, `erase`, `colour`: saturation, hue,
-  gain and greyscale, which make the colour matrix non-diagonal). `step_ms` is the difference from `strong`: that
-  step's share of the batch; `geometry_and_normalise_ms` is what `strong` costs without all four.
+- `strong_without_<step>`: `strong` with one step turned off in the same drawn parameters (`jpeg`, `blur`, `erase`,
+  `colour`: saturation, hue, gain and greyscale, which make the colour matrix non-diagonal). `step_ms` is the
+  difference from `strong`: that step's share of the batch; `geometry_and_normalise_ms` is what `strong` costs
+  without all four (flip, rotation, scale and shift, brightness and contrast, clipping, normalisation).
 """
 from __future__ import annotations
-import argparse, dataclasses, json, os, statistics, sys, time
+import argparse, json, os, statistics, sys, time
 
 
 def bench(size=(128, 96), batch_size=64, repeats=20, seed=0) -> dict:
@@ -27,21 +28,27 @@ def bench(size=(128, 96), batch_size=64, repeats=20, seed=0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (batch_size, 3, *size), generator=gen, dtype=torch.uint8)
     x = F.avg_pool2d(x.float(), 5, 1, 2).round().to(torch.uint8)   # smooth, like a photo: JPEG's cost depends on detail
-    strong = AUGMENT_SPECS['strong']
-    off = {'jpeg': dict(jpeg=0.0), 'blur': dict(blur=0.0), 'erase': dict(erase=0.0),
-           'colour': dict(saturation=0.0, hue=0.0, gain=0.0, grayscale=0.0)}
-    specs = {'strong': strong, 'light': AUGMENT_SPECS['light'], 'none': None,
-             **{f'strong_without_{k}': dataclasses.replace(strong, **v) for k, v in off.items()},
-             'strong_without_all_four': dataclasses.replace(strong, **{k: v for d in off.values() for k, v in d.items()})}
-    transforms = {name: BatchTransform(pre, spec, 'cpu') for name, spec in specs.items()}
+    strong = BatchTransform(pre, 'strong', 'cpu')
+    # each step turned off in the parameters themselves: every case of a round augments with the same draw
+    off = {'jpeg': lambda p: {**p, 'jpeg': torch.zeros_like(p['jpeg'])}, 'blur': lambda p: {**p, 'blur': torch.zeros_like(p['blur'])},
+           'erase': lambda p: {**p, 'erase': torch.zeros_like(p['erase'])},
+           'colour': lambda p: {**p, 'saturation': torch.ones_like(p['saturation']), 'hue': torch.zeros_like(p['hue']),
+                                'gain': torch.ones_like(p['gain']), 'grayscale': torch.zeros_like(p['grayscale'])}}
+    def all_off(p):
+        for f in off.values(): p = f(p)
+        return p
+    light, none = BatchTransform(pre, 'light', 'cpu'), BatchTransform(pre, None, 'cpu')
     per_image = train_transform(pre, 'strong')
-    cases = {name: (lambda tf=tf: tf(x, gen)) for name, tf in transforms.items()}
-    cases['per_image'] = lambda: torch.stack([per_image(im) for im in x])
+    cases = {'strong': lambda p: strong(x, params=p), 'light': lambda p: light(x, gen), 'none': lambda p: none(x),
+             **{f'strong_without_{k}': (lambda p, f=f: strong(x, params=f(p))) for k, f in off.items()},
+             'strong_without_all_four': lambda p: strong(x, params=all_off(p)),
+             'per_image': lambda p: torch.stack([per_image(im) for im in x])}
     times = {name: [] for name in cases}
-    for f in cases.values(): f()   # warm-up
+    for f in cases.values(): f(strong.params(batch_size, gen))   # warm-up
     for _ in range(repeats):
+        p = strong.params(batch_size, gen)
         for name, f in cases.items():
-            t = time.perf_counter(); f(); times[name].append(time.perf_counter() - t)
+            t = time.perf_counter(); f(p); times[name].append(time.perf_counter() - t)
     ms = {name: round(statistics.median(v) * 1000, 3) for name, v in times.items()}
     return {'size': list(size), 'batch_size': batch_size, 'repeats': repeats, 'ms_per_batch': ms,
             'batched_strong_vs_per_image': round(ms['per_image'] / ms['strong'], 2),
