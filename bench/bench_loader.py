@@ -43,6 +43,7 @@ def child(args) -> dict:
     workers = args.workers[0] if isinstance(args.workers, list) else args.workers
     torch.set_num_threads(args.threads)   # loader workers use 1 thread each anyway
     pre = Preprocess(size=args.size)
+    augment = None if args.augment == 'none' else args.augment   # none: the loaders only normalise
     mb = lambda who: round(resource.getrusage(who).ru_maxrss / 1024, 1)   # KiB on Linux
     rss_start = mb(resource.RUSAGE_SELF)   # interpreter, torch, pandas and the image table: the same in every case
     gen = torch.Generator().manual_seed(0)
@@ -54,7 +55,7 @@ def child(args) -> dict:
             def __len__(self): return len(self.paths)
             def __getitem__(self, i):
                 return self.tf(Image.open(self.paths[i]).convert('RGB')), int(self.labels[i])   # full 384x512 decode
-        tf = eval_transform(pre) if args.augment == 'none' else train_transform(pre, args.augment)
+        tf = eval_transform(pre) if augment is None else train_transform(pre, augment)
         dl = DataLoader(Baseline(df.path.tolist(), df.label.to_numpy(), tf), batch_size=args.batch_size,
                         shuffle=True, drop_last=True, num_workers=workers, generator=gen)
     elif args.case == 'limit':
@@ -65,10 +66,10 @@ def child(args) -> dict:
                         shuffle=True, drop_last=True, num_workers=workers, generator=gen)
     else:
         dl = make_loader(df, pre, train=True, batch_size=args.batch_size, num_workers=workers, cache=args.case,
-                         cache_dir=args.cache_dir, augment=None if args.augment == 'none' else args.augment, device='cpu')
+                         cache_dir=args.cache_dir, augment=augment, device='cpu')
         if args.case == 'disk':
             t1 = time.perf_counter()
-            FaceDataset(df, BatchTransform(pre, None if args.augment == 'none' else args.augment, 'cpu'), pre.size, cache='disk', cache_dir=args.cache_dir)
+            FaceDataset(df, BatchTransform(pre, augment, 'cpu'), pre.size, cache='disk', cache_dir=args.cache_dir)
             reopen_s = time.perf_counter() - t1
     setup_s = time.perf_counter() - t0 - (reopen_s or 0)
     epoch_s, n = [], 0

@@ -219,7 +219,6 @@ def erase_boxes(p: dict, size: tuple[int, int]) -> list[list[int]]:
     top, left = (at[:, 0] * (H - h + 1)).floor(), (at[:, 1] * (W - w + 1)).floor()
     return torch.stack([sel.float(), top, left, h, w], 1).long().tolist()   # a few slices to blank: cheaper than a full-size mask
 
-
 # %% ../nbs/04_dataset.ipynb #db088ced
 class BatchTransform:
     "uint8 batches (B, 3, H, W) to normalised float batches: the augmentation `augment` ('light', 'strong', an `AugmentSpec`), each sample its own parameters, or none."
@@ -495,6 +494,12 @@ class FaceLoader(DataLoader):
             if new: w.writerow(['path', 'message'])
             w.writerow([item.path, item.message])
 
+def _rank_within(codes: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Rows sorted by `codes`, then by `keys` within a code: (order, the codes in that order, each sorted row's rank within its code)."
+    order = torch.from_numpy(np.lexsort((keys.numpy(), codes.numpy())))
+    sorted_codes = codes[order]
+    return order, sorted_codes, torch.arange(len(order)) - torch.searchsorted(sorted_codes, sorted_codes)
+
 class PersonSampler(torch.utils.data.Sampler):
     "Each epoch, `k` of every person's images drawn at random (all of them for a person with fewer, or when `k` is None) and shuffled; `weights` (one per image, the same for all images of a person, such as its source's) multiply each person's draws."
     def __init__(self, persons, k: int | None, generator: torch.Generator | None = None, weights=None):
@@ -524,12 +529,8 @@ class PersonSampler(torch.utils.data.Sampler):
         if self.weighted: chosen = self._weighted_draw()
         else:
             # a random key per image, ranked within its person: the k smallest keys of each person are drawn
-            keys = torch.rand(len(self.codes), generator=self.generator)
-            order = torch.from_numpy(np.lexsort((keys.numpy(), self.codes.numpy())))
-            codes = self.codes[order]
-            starts = torch.searchsorted(codes, codes, right=False)
-            rank = torch.arange(len(codes)) - starts
-            chosen = order[rank < (len(codes) if self.k is None else self.k)]
+            order, _, rank = _rank_within(self.codes, torch.rand(len(self.codes), generator=self.generator))
+            chosen = order if self.k is None else order[rank < self.k]
         return iter(chosen[torch.randperm(len(chosen), generator=self.generator)].tolist())
 
     def _weighted_draw(self) -> torch.Tensor:
@@ -540,10 +541,7 @@ class PersonSampler(torch.utils.data.Sampler):
         rows = torch.repeat_interleave(torch.arange(len(self.codes)), copies)
         cycle = torch.arange(len(rows)) - torch.repeat_interleave(copies.cumsum(0) - copies, copies)
         keys = cycle + torch.rand(len(rows), generator=self.generator, dtype=torch.float64)   # a whole cycle before the next
-        codes = self.codes[rows]
-        order = torch.from_numpy(np.lexsort((keys.numpy(), codes.numpy())))
-        codes = codes[order]
-        rank = torch.arange(len(codes)) - torch.searchsorted(codes, codes, right=False)
+        order, codes, rank = _rank_within(self.codes[rows], keys)
         return rows[order][rank < draws[codes]]
 
 def source_draw_weights(df: pd.DataFrame, source_weights) -> np.ndarray:
