@@ -181,7 +181,10 @@ def test_ctrl_c_stops_after_the_batch_and_resumes_exactly(setup):
     k = random.Random(SEED).randint(n + 1, 2 * n - 1)   # in the second epoch
     args = ['train', '--data', demo, '--out', tmp / 'runs', '--name', 'ctrl_c', '--model', SETTINGS['model'], '--size', '64', '48',
             '--epochs', '3', '--batch-size', '16', '--seed', '0']   # IN_TEST: no loader workers
-    proc = subprocess.Popen([MASK_LAB, *map(str, args)], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a test runner started in the background of a shell ignores SIGINT, and so would the child it starts: give the
+    # child the default disposition, as a terminal does, so that Python installs its Ctrl-C handler
+    proc = subprocess.Popen([MASK_LAB, *map(str, args)], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while batches_after(run, 0) < k:
         assert proc.poll() is None, f'the run ended before the interrupt: {proc.stderr.read()[-2000:]}'
