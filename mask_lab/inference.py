@@ -186,9 +186,9 @@ def _uses_faces(run_dirs) -> bool:
         except (OSError, ValueError, KeyError, TypeError, AttributeError): return 'none'
     return any(crop(r) == 'face' for r in _as_list(run_dirs))
 
-def predict(run_dirs, data, out=None, tta: str | None = None, probs_out=None, batch_size: int = 64,
+def predict(run_dirs, data, out=None, tta: str | None = 'flip', probs_out=None, batch_size: int = 64,
             num_workers: int | None = None, device=None, checkpoint: str = 'best.pt', verbose: bool = False) -> pd.DataFrame:
-    "Submission (`ImageID`, `ans`) for the eval folder or plain photo folder `data` from one run folder or the mean of several; writes `out`/`probs_out` when given."
+    "Submission (`ImageID`, `ans`) for the eval folder or plain photo folder `data` from one run folder or the mean of several, with flip TTA unless `tta=None`; writes `out`/`probs_out` when given."
     # an eval folder keeps info.csv's rows and stops on a broken photo; a plain folder skips (and reports) what does not decode
     df, problems = load_photos(data, on_problem='raise' if is_eval_folder(data) else 'skip')
     for path, reason in problems.itertuples(index=False): print(f'skipped {path}: {reason}', file=sys.stderr)
