@@ -23,7 +23,8 @@ import argparse, json, os, statistics, sys, time
 def bench(size=(128, 96), batch_size=64, repeats=20, seed=0) -> dict:
     import torch
     import torch.nn.functional as F
-    from mask_lab.dataset import Preprocess, BatchTransform, AUGMENT_SPECS, train_transform
+    from mask_lab.images import Preprocess
+    from mask_lab.augment import BatchTransform, AUGMENT_SPECS, train_transform
     pre = Preprocess(size=size)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (batch_size, 3, *size), generator=gen, dtype=torch.uint8)

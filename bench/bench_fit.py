@@ -38,7 +38,9 @@ def bench(people=430, epochs=1, repeats=3, size=(128, 96), batch_size=64, model=
     from sklearn.metrics import f1_score
     from mask_lab.demo_data import make_demo_data
     from mask_lab.data import add_person_folds, load_train
-    from mask_lab.train import TrainConfig, build_learner, new_run_dir
+    from mask_lab.config import TrainConfig
+    from mask_lab.train import build_learner
+    from mask_lab.runs import new_run_dir
 
     if threads: torch.set_num_threads(threads)
     tmp = Path(tempfile.mkdtemp())

@@ -31,7 +31,8 @@ def timed(fn):
 
 def per_image_probs(model, df, pre):
     "The baseline loop: each image decoded, transformed and run through the model on its own."
-    from mask_lab.dataset import eval_transform, load_image
+    from mask_lab.augment import eval_transform
+    from mask_lab.images import load_image
     from mask_lab.inference import ClassProbs
     tf, out = eval_transform(pre), []
     # a plain model, as the baseline had (a copy: `.to(memory_format=...)` changes a module in place);
@@ -47,7 +48,8 @@ def per_image_probs(model, df, pre):
 def bench_model(name, size, df, demo, tmp, rounds, workers, threads, dynamo=True):
     from mask_lab.train import train
     from mask_lab.inference import load_run, predict_probs, export_onnx, OnnxPredictor, ClassProbs
-    from mask_lab.dataset import Preprocess, make_loader
+    from mask_lab.images import Preprocess
+    from mask_lab.dataset import make_loader
     run = tmp / f'{name}_{size[0]}x{size[1]}'
     train(demo, out=tmp, model=name, epochs=1, size=size, name=run.name, verbose=False, crop='none', live=False)
     model, cfg = load_run(run, device='cpu')

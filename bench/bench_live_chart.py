@@ -22,7 +22,8 @@ def bench(people=60, epochs=3, repeats=5, size=(64, 48), batch_size=16, model='m
     import torch
     from mask_lab.demo_data import make_demo_data
     from mask_lab.data import load_train, add_person_folds
-    from mask_lab.dataset import Preprocess, make_loader
+    from mask_lab.images import Preprocess
+    from mask_lab.dataset import make_loader
     from mask_lab.model import create_model
     from mask_lab.learner import Learner
     from mask_lab.loggers import LiveChart, in_notebook

@@ -38,7 +38,9 @@ def child(args) -> dict:
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset, TensorDataset
     from mask_lab.data import load_train
-    from mask_lab.dataset import (Preprocess, FaceDataset, BatchTransform, make_loader, train_transform, eval_transform, ram_cache)
+    from mask_lab.images import Preprocess
+    from mask_lab.dataset import FaceDataset, make_loader, ram_cache
+    from mask_lab.augment import BatchTransform, train_transform, eval_transform
     df, _ = load_train(args.data)
     workers = args.workers[0] if isinstance(args.workers, list) else args.workers
     torch.set_num_threads(args.threads)   # loader workers use 1 thread each anyway

@@ -194,7 +194,7 @@ def pasted_face_found(wide: pd.DataFrame, min_iou: float = 0.4) -> float:
     import torch
     from torchvision.ops import box_iou
     from mask_lab.faces import face_boxes
-    from mask_lab.data import FACE_BOX
+    from mask_lab.core import FACE_BOX
     found = torch.as_tensor(face_boxes(wide, progress=False)[FACE_BOX].to_numpy(float))
     pasted = torch.as_tensor(wide[['pasted_x1', 'pasted_y1', 'pasted_x2', 'pasted_y2']].to_numpy(float))
     iou = box_iou(found, pasted).diagonal().nan_to_num()   # no face found: NaN boxes, not found
@@ -234,7 +234,8 @@ def epochs_for(folders, train_images: int = TRAIN_IMAGES, source_weights=None) -
 
 def test_sets(cache: Path, renderer: str = 'v2') -> dict:
     "The four test tables (`path`, labels), built once: UTKFace's 7 photos per test person, AAF's `mask1`, `incorrect_mask` and `normal`, the real-mask test photos, the wide photos."
-    from mask_lab.data import load_train, load_photo_table, FACE_BOX
+    from mask_lab.data import load_train, load_photo_table
+    from mask_lab.core import FACE_BOX
     utk, _ = load_train(cache / 'utk' / renderer / 'test')
     aaf, _ = load_train(cache / 'aaf' / renderer / 'test')
     aaf = aaf[aaf.image.isin(['mask1', 'incorrect_mask', 'normal'])].reset_index(drop=True)
@@ -249,15 +250,10 @@ def _f1(a, b) -> float:
     return round(float(f1_score(a, b, average='macro')), 4)
 
 
-def bootstrap_f1(y, p, people, n: int = 1000, seed: int = 0) -> list:
-    "The 95% interval of macro F1 over `n` resamples of the people (all photos of a person together)."
-    from sklearn.metrics import f1_score
-    rows = list(pd.Series(np.arange(len(y))).groupby(np.asarray(people)).indices.values())
-    rng, out = np.random.default_rng(seed), []
-    for _ in range(n):
-        r = np.concatenate([rows[i] for i in rng.integers(0, len(rows), len(rows))])
-        out.append(f1_score(y[r], p[r], average='macro'))
-    return [round(float(q), 4) for q in np.quantile(out, [0.025, 0.975])]
+def bootstrap_f1(y, p, people) -> list:
+    "The 95% interval of macro F1 over resamples of the people (all photos of a person together): the experiments' bootstrap."
+    from mask_lab.metrics import bootstrap_macro_f1
+    return [round(q, 4) for q in bootstrap_macro_f1(np.asarray(y), np.asarray(p), np.asarray(people))]
 
 
 def score_sets(probs: dict, sets: dict) -> dict:

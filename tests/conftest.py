@@ -1,4 +1,4 @@
-import os
+import os, socket
 
 import pytest
 
@@ -23,3 +23,14 @@ def cli(capsys):
         err = capsys.readouterr().err.strip().splitlines()
         return code, err[-1] if err else ''
     return run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def free_port():
+    "`free_port()`: a TCP port on the loopback address that nothing listens on now."
+    return _free_port

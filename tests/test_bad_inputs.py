@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from mask_lab.core import IMAGE_STEMS, MaskLabError
-from mask_lab.data import (DataProblemsError, apply_corrections, load_corrections, load_eval, load_train)
-from mask_lab.dataset import load_image
+from mask_lab.core import DataProblemsError
+from mask_lab.data import apply_corrections, load_corrections, load_eval, load_train
+from mask_lab.images import load_image
 from mask_lab.inference import load_run
 from mask_lab.train import train
 
@@ -218,7 +219,7 @@ def test_corrections_change_labels_and_nothing_else(tmp_path):
 
 
 def test_eda_template_loads(tmp_path):
-    from mask_lab.eda import write_label_corrections
+    from mask_lab.review import write_label_corrections
     flags = pd.DataFrame({'person': ['000001', '000002', '000003'], 'image': ['mask1', 'mask4', 'normal'],
                           'reason': ['a', 'b', 'c'], 'score': [1.0, 1.0, 1.0],
                           'rule': ['bare_mask_photo', 'near_duplicate', 'covered_mouth'], 'other': ['normal', 'mask5', 'mask3']})

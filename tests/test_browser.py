@@ -9,7 +9,7 @@ No widget may be stuck at "Loading widget...", show an error, or leave one in Ju
 a widget callback's exception goes when nothing shows it). The live loss chart must gain points while a
 training cell runs. Screenshots of each step go to `test-artifacts/`. Skipped only where Chromium is not installed.
 """
-import json, os, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,16 +28,11 @@ SAVED_LIMIT = 8_000_000   # an executed notebook with its widget state; plotly F
 LAB_DIR = [None]   # the folder JupyterLab serves, set by the `lab` fixture
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, free_port):
     "A JupyterLab server on loopback, serving copies of the notebooks, with every cell rendered (no windowing)."
     work = tmp_path_factory.mktemp('lab')
-    for nb in ('03_eda.ipynb', '09_train.ipynb', '12_evaluate.ipynb'): shutil.copy(ROOT / 'nbs' / nb, work / nb)
+    for nb in ('22_eda.ipynb', '23_review.ipynb', '19_train.ipynb', '25_evaluate.ipynb'): shutil.copy(ROOT / 'nbs' / nb, work / nb)
     settings = work / '.settings' / '@jupyterlab' / 'notebook-extension'
     settings.mkdir(parents=True)
     (settings / 'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
@@ -48,7 +43,7 @@ def lab(tmp_path_factory):
     news.mkdir(parents=True)      # no "get notified about Jupyter news?" pop-up over the screenshots
     (news / 'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false'}))
     LAB_DIR[0] = work
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(work / '.settings'), 'IN_TEST': '1', 'OMP_NUM_THREADS': '1'}
     log = open(work / 'jupyterlab.log', 'w')
     proc = subprocess.Popen([sys.executable, '-m', 'jupyter', 'lab', '--no-browser', f'--port={port}', '--ip=127.0.0.1',
@@ -158,7 +153,7 @@ def _no_stuck_widgets(page):
 
 def test_eda_widgets_work_after_run_all(lab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = _open(browser, lab, '03_eda.ipynb')
+    page = _open(browser, lab, '22_eda.ipynb')
     _run_all(page)
     _no_error_outputs(_wait_done(page))
     dash = page.locator('.mask-lab-eda-dashboard').first
@@ -183,7 +178,30 @@ def test_eda_widgets_work_after_run_all(lab, browser):
     assert 'inf' not in title, title
     dash.screenshot(path=str(ARTIFACTS / 'eda_2_dashboard_female.png'))
 
-    # the gallery still works after Run All: each click changes the picture, and nothing shows an error
+    assert not _log_console_errors(page, 'eda_6')
+    size = _save_and_measure(page, '22_eda.ipynb')
+    assert size < SAVED_LIMIT, f'the saved 22_eda.ipynb weighs {size / 1e6:.1f} MB'
+    page.close()
+    # opened again without running: the charts come back from the saved notebook, in the dashboard and in their cells
+    page = _reopened(browser, lab, '22_eda.ipynb')
+    dash = page.locator('.mask-lab-eda-dashboard').first
+    dash.wait_for(timeout=30_000)
+    dash.scroll_into_view_if_needed()
+    dash.locator('.js-plotly-plot').nth(3).wait_for(timeout=30_000)   # the dashboard's four charts, from the saved widget state
+    page.wait_for_timeout(1000)
+    dash.screenshot(path=str(ARTIFACTS / 'eda_7_reopened_dashboard.png'))
+    # the standalone chart cells of a reopened (untrusted) copy: recorded, not asserted (see the README)
+    (ARTIFACTS / 'reopened_plot_counts.json').write_text(json.dumps({'all': page.locator('.js-plotly-plot').count(),
+                                                                      'dashboard': dash.locator('.js-plotly-plot').count()}))
+    page.close()
+
+
+def test_review_gallery_works_after_run_all(lab, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = _open(browser, lab, '23_review.ipynb')
+    _run_all(page)
+    _no_error_outputs(_wait_done(page))
+    # the gallery works after Run All: each click changes the picture, and nothing shows an error
     gallery = page.locator('.mask-lab-eda-gallery').first
     gallery.scroll_into_view_if_needed()
     img = gallery.locator('img')
@@ -202,27 +220,13 @@ def test_eda_widgets_work_after_run_all(lab, browser):
     assert 'Error' not in gallery.inner_text(), gallery.inner_text()
     width = img.evaluate('i => [i.clientWidth, i.naturalWidth]')
     assert width[0] <= width[1], width            # shown at its own size, not stretched
-    assert not _log_console_errors(page, 'eda_6')
-    size = _save_and_measure(page, '03_eda.ipynb')
-    assert size < SAVED_LIMIT, f'the saved 03_eda.ipynb weighs {size / 1e6:.1f} MB'
-    page.close()
-    # opened again without running: the charts come back from the saved notebook, in the dashboard and in their cells
-    page = _reopened(browser, lab, '03_eda.ipynb')
-    dash = page.locator('.mask-lab-eda-dashboard').first
-    dash.wait_for(timeout=30_000)
-    dash.scroll_into_view_if_needed()
-    dash.locator('.js-plotly-plot').nth(3).wait_for(timeout=30_000)   # the dashboard's four charts, from the saved widget state
-    page.wait_for_timeout(1000)
-    dash.screenshot(path=str(ARTIFACTS / 'eda_7_reopened_dashboard.png'))
-    # the standalone chart cells of a reopened (untrusted) copy: recorded, not asserted (see the README)
-    (ARTIFACTS / 'reopened_plot_counts.json').write_text(json.dumps({'all': page.locator('.js-plotly-plot').count(),
-                                                                      'dashboard': dash.locator('.js-plotly-plot').count()}))
+    assert not _log_console_errors(page, 'review_1')
     page.close()
 
 
 def test_live_chart_grows_while_training(lab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = _open(browser, lab, '09_train.ipynb')
+    page = _open(browser, lab, '19_train.ipynb')
     counts = []
     count_js = '''() => { const g = document.querySelector('.mask-lab-live-chart .js-plotly-plot');
                           const x = g && g.data && g.data[0] && g.data[0].x;   // a trace can exist before its points
@@ -246,7 +250,7 @@ def test_live_chart_grows_while_training(lab, browser):
 
 def test_evaluate_runs_dashboard_after_run_all(lab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = _open(browser, lab, '12_evaluate.ipynb')
+    page = _open(browser, lab, '25_evaluate.ipynb')
     _run_all(page)
     _no_error_outputs(_wait_done(page, timeout=900))   # a ceiling for a loaded machine
     _no_stuck_widgets(page)
@@ -286,6 +290,6 @@ def test_evaluate_runs_dashboard_after_run_all(lab, browser):
     assert rows() == ascending and 'Error' not in dash.inner_text(), dash.inner_text()
     dash.screenshot(path=str(ARTIFACTS / 'evaluate_5_runs_refreshed.png'))
     assert not _log_console_errors(page, 'evaluate_6')
-    size = _save_and_measure(page, '12_evaluate.ipynb')
-    assert size < SAVED_LIMIT, f'the saved 12_evaluate.ipynb weighs {size / 1e6:.1f} MB'
+    size = _save_and_measure(page, '25_evaluate.ipynb')
+    assert size < SAVED_LIMIT, f'the saved 25_evaluate.ipynb weighs {size / 1e6:.1f} MB'
     page.close()

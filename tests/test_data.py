@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from mask_lab.core import IMAGE_STEMS, MaskLabError
-from mask_lab.data import (DataProblemsError, add_person_folds, load_eval, load_train, parse_person_folder,
-                           summarize_problems)
+from mask_lab.core import DataProblemsError, summarize_problems
+from mask_lab.data import add_person_folds, load_eval, load_train, parse_person_folder
 
 GOOD = ['000001_female_Asian_45', '000002_male_Asian_19', '000003_female_Asian_61']
 

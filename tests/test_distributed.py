@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mask_lab.loggers import read_metrics
+from mask_lab.runs import read_metrics
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason='torch.distributed with Gloo is needed')
@@ -76,15 +76,17 @@ def test_torchrun_train(runs):
 
 def test_gathered_validation_is_exact(runs):
     "The metrics the two processes logged (each scored half the validation fold) equal one process scoring it all."
-    from mask_lab.train import TrainConfig, read_split
-    from mask_lab.dataset import Preprocess, make_loader
+    from mask_lab.config import TrainConfig
+    from mask_lab.train import load_split
+    from mask_lab.images import Preprocess
+    from mask_lab.dataset import make_loader
     from mask_lab.model import create_model
     from mask_lab.learner import Learner
     out, _, _ = runs
     last = torch.load(out / 'ddp' / 'checkpoints' / 'last.pt', weights_only=True)
     assert not any(k.startswith('module.') for k in last['model'])  # a plain state_dict, loadable by one process
     cfg = TrainConfig.from_dict(last['config'])
-    df, _ = read_split(cfg)
+    df, _ = load_split(cfg)
     valid_dl = make_loader(df[df.fold == cfg.fold], Preprocess.from_dict(last['config']['preprocess']), batch_size=64)
     net = create_model(cfg.model, layout=cfg.layout); net.load_state_dict(last['model'])
     m = Learner(net, valid_dl, valid_dl, device='cpu').validate()

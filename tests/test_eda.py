@@ -9,9 +9,8 @@ import pytest
 from mask_lab.core import IMAGE_STEMS, MaskLabError, encode_class
 from mask_lab.data import add_person_folds, load_train
 from mask_lab.demo_data import make_demo_data
-from mask_lab.eda import (CORRECTION_COLUMNS, FLAG_COLUMNS, fig_age_histogram, gallery_widget, fig_attribute_counts, fig_class_counts,
-                          fig_gender_age, filter_table, flag_suspicious, imbalance_ratio, label_counts, label_dashboard,
-                          old_group_sizes, person_table, eda_report, eda_report_from_folder, write_label_corrections)
+from mask_lab.review import CORRECTION_COLUMNS, FLAG_COLUMNS, gallery_widget, flag_suspicious, eda_report, eda_report_from_folder, write_label_corrections
+from mask_lab.eda import fig_age_histogram, fig_attribute_counts, fig_class_counts, fig_gender_age, filter_table, imbalance_ratio, label_counts, label_dashboard, old_group_sizes, person_table
 
 
 def table(people):

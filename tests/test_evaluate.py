@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from mask_lab.core import MaskLabError, age_group, encode_class
-from mask_lab.dataset import Preprocess
+from mask_lab.images import Preprocess
 from mask_lab.demo_data import draw_face
 from mask_lab.model import create_model
-from mask_lab.evaluate import (cutoff_effect, evaluation_report, format_runs_table, gradcam, last_feature_layer,
-                               predictions_frame, runs_curves, runs_dashboard, runs_html, runs_table, worst_mistakes)
+from mask_lab.evaluate import cutoff_effect, evaluation_report, predictions_frame, runs_curves, runs_dashboard, runs_html, worst_mistakes
+from mask_lab.runs import format_runs_table, runs_table
+from mask_lab.explain import gradcam, last_feature_layer
 
 
 def _run(folder, name, f1s, model='resnet10t', layout='single', extra_lines=(), start=1.7e9):

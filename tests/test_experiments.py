@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from mask_lab.core import MaskLabError
-from mask_lab.experiments import (read_config, bootstrap_macro_f1, person_resamples, weighted_macro_f1, compare, PRED_COLUMNS,
-                                  fold_state)
+from mask_lab.config import read_experiment
+from mask_lab.metrics import bootstrap_macro_f1, person_resamples, weighted_macro_f1, PRED_COLUMNS
+from mask_lab.experiments import compare, fold_state
 
 # Small and quick: whole photos at 32x32, one epoch, no loader workers.
 RECIPE = 'model: resnet10t\nsize: [32, 32]\ncrop: none\naugment: light\nepochs: 1\nbatch_size: 32\nlr: 3e-3\nnum_workers: 0\n'
@@ -42,7 +43,7 @@ def test_config_errors_name_the_file_and_key(tmp_path, demo, cli):
                           ('lr: 0\n', 'bad.yaml: lr must be > 0'),
                           ('lr: [1\n', 'bad.yaml: cannot read as YAML')]:
         bad.write_text(text)
-        with pytest.raises(MaskLabError, match='^' + str(bad)): read_config(bad)
+        with pytest.raises(MaskLabError, match='^' + str(bad)): read_experiment(bad)
         assert message in one_line(cli, 'train', '--config', bad, '--data', demo, '--out', tmp_path / 'runs')
     assert not (tmp_path / 'runs').exists()   # nothing made
 
@@ -51,7 +52,7 @@ def test_a_runs_config_is_an_experiment_file(lab, cli):
     root, exp = lab
     run = root / 'runs' / 'one'
     recorded = json.loads((run / 'config.json').read_text())
-    settings = read_config(run / 'config.json', {'lr': 1e-3})
+    settings = read_experiment(run / 'config.json', {'lr': 1e-3})
     assert settings['lr'] == 1e-3 and settings['size'] == [32, 32] and settings['model'] == 'resnet10t'
     edited = run.parent / 'edited.json'
     edited.write_text(json.dumps({**recorded, 'frozen_stages': 2}))

@@ -21,7 +21,7 @@ from torch.utils.data import get_worker_info
 
 from mask_lab.core import MaskLabError
 from mask_lab.demo_data import make_demo_data
-from mask_lab.loggers import read_metrics
+from mask_lab.runs import read_metrics
 from mask_lab.inference import load_run, write_csv_atomic
 from mask_lab.learner import Hook
 from mask_lab.train import train

@@ -9,11 +9,10 @@ import torch
 
 from mask_lab.core import MaskLabError
 from mask_lab.data import load_eval
-from mask_lab.dataset import Preprocess
+from mask_lab.images import Preprocess
 from mask_lab.train import train
 from mask_lab import inference
-from mask_lab.inference import (PROBS_COLUMNS, OnnxPredictor, ensemble_probs, export_onnx, load_probs, load_run,
-                                predict, predict_probs, predict_probs_onnx, probs_frame, write_csv_atomic)
+from mask_lab.inference import PROBS_COLUMNS, OnnxPredictor, ensemble_probs, export_onnx, load_probs, load_run, predict, predict_probs, predict_probs_onnx, probs_frame, write_csv_atomic
 
 
 @pytest.fixture(scope='module')

@@ -12,8 +12,10 @@ from mask_lab.core import MaskLabError
 from mask_lab.losses import make_loss
 from mask_lab.learner import Learner, Hook, OptimHook, CancelBatch, CancelEpoch, CancelFit
 from mask_lab.hooks import Checkpoint, EarlyStopping, LRSchedule
-from mask_lab.loggers import JsonlLogger, read_metrics
-from mask_lab.train import TrainConfig, train, resume_run, build_loss, Interrupted
+from mask_lab.loggers import JsonlLogger
+from mask_lab.runs import read_metrics
+from mask_lab.config import TrainConfig
+from mask_lab.train import train, resume_run, build_loss, Interrupted
 
 SETTINGS = dict(model='mobilenetv3_small_050', size=(48, 32), batch_size=16, seed=0, verbose=False, live=False)
 OFFSET = 100.0

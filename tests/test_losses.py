@@ -8,8 +8,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from mask_lab.core import MaskLabError, decode_class
-from mask_lab.losses import (LOSSES, ce_loss, class_weights_from_labels, f1_loss, focal_loss, format_loss_spec,
-                             head_targets, make_loss, parse_loss_spec)
+from mask_lab.losses import LOSSES, ce_loss, class_weights_from_labels, f1_loss, focal_loss, format_loss_spec, head_targets, make_loss, parse_loss_spec
 
 # Two examples over three classes: logits (2, 0, -1) with class 0, logits (0, 1, 0) with class 2.
 X = torch.tensor([[2., 0., -1.], [0., 1., 0.]])

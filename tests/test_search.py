@@ -22,7 +22,7 @@ def _search(cli, files, *extra, study='s', trials=1):
 
 def test_search_writes_trial_run_folders_and_continues(cli, files):
     from mask_lab.search import load_study, trials_table
-    from mask_lab.evaluate import runs_table
+    from mask_lab.runs import runs_table
     code, err = _search(cli, files, trials=2)
     assert code == 0, err
     code, err = _search(cli, files, trials=1)   # the same command again: one more trial of the same study

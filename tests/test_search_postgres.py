@@ -3,7 +3,7 @@
 Two worker processes share one study; a worker killed mid-trial (SIGKILL) leaves a study that the next worker
 continues, after failing the dead trial by Optuna's heartbeat. Needs Debian's `postgresql` package (`.ci/run`
 installs it) and the `psycopg` driver; skipped without them."""
-import glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import glob, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,8 @@ def _postgres_bin() -> Path | None:
     return Path(max(found, key=version)).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
-def postgres_url():
+def postgres_url(free_port):
     "A PostgreSQL server on a free loopback port in a temporary folder, for this module; its SQLAlchemy URL."
     bin_dir = _postgres_bin()
     if bin_dir is None: pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
@@ -35,7 +30,7 @@ def postgres_url():
     as_postgres = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
     root = Path(tempfile.mkdtemp(prefix='mask_lab_pg_'))
     if as_postgres: shutil.chown(root, 'postgres')
-    data, port = root / 'data', _free_port()
+    data, port = root / 'data', free_port()
     run = lambda *args: subprocess.run([*as_postgres, *map(str, args)], check=True, capture_output=True, text=True)
     try:
         run(bin_dir / 'initdb', '-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync')
@@ -106,4 +101,6 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(postgres_url, files, 
     assert 'failed 1 trial(s) whose worker stopped: 0' in capsys.readouterr().out
     trials = _trials(postgres_url, 'killed')
     assert [(t.number, t.state.name) for t in trials][0] == (0, 'FAIL')    # failed by the next worker, Optuna's way
+    record = json.loads(started.read_text())                               # and in its own folder too
+    assert (record['state'], record['error']) == ('fail', 'its worker stopped (no heartbeat)'), record
     assert trials[1].state.name in ('COMPLETE', 'PRUNED') and (files / 'd' / 'killed' / 'trial_1' / 'trial.json').exists()
