@@ -10,7 +10,7 @@ DEMO_PEOPLE ?= 200
 RUNS ?= runs
 DEMO_RUN := demo_$(shell date +%Y%m%d_%H%M%S)
 
-.PHONY: install demo test lab readme clean
+.PHONY: install demo test lab readme docs clean
 
 $(BIN)/.installed: settings.ini setup.py
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mask_lab needs Python 3.10 or newer"'
@@ -46,6 +46,11 @@ lab: install
 
 readme: install
 	$(BIN)/jupyter nbconvert --to markdown --stdout nbs/index.ipynb > README.md
+
+# The docs site in site/: the chapters executed as nbdev_test runs them (EXECUTE=0: shown as stored, much faster).
+EXECUTE ?= 1
+docs: install
+	OMP_NUM_THREADS=1 $(BIN)/python tools/build_docs.py --execute $(EXECUTE)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) *.egg-info
