@@ -151,11 +151,17 @@ def _no_stuck_widgets(page):
     assert stuck == 0, f'{stuck} widget(s) did not render'
 
 
-def test_eda_widgets_work_after_run_all(lab, browser):
+def _run_all_clean(browser, lab, notebook):
+    "The notebook opened, run with Run All to the end, no cell showing an error: its page."
     ARTIFACTS.mkdir(exist_ok=True)
-    page = _open(browser, lab, '22_eda.ipynb')
+    page = _open(browser, lab, notebook)
     _run_all(page)
     _no_error_outputs(_wait_done(page))
+    return page
+
+
+def test_eda_widgets_work_after_run_all(lab, browser):
+    page = _run_all_clean(browser, lab, '22_eda.ipynb')
     dash = page.locator('.mask-lab-eda-dashboard').first
     dash.wait_for(timeout=30_000)
     dash.scroll_into_view_if_needed()
@@ -197,10 +203,7 @@ def test_eda_widgets_work_after_run_all(lab, browser):
 
 
 def test_review_gallery_works_after_run_all(lab, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = _open(browser, lab, '23_review.ipynb')
-    _run_all(page)
-    _no_error_outputs(_wait_done(page))
+    page = _run_all_clean(browser, lab, '23_review.ipynb')
     # the gallery works after Run All: each click changes the picture, and nothing shows an error
     gallery = page.locator('.mask-lab-eda-gallery').first
     gallery.scroll_into_view_if_needed()
