@@ -81,7 +81,7 @@ def open_cv(cv_dir, record: dict | None = None, eval_data=None) -> dict:
 def fold_state(cv_dir, k: int) -> str:
     "'done' (the run wrote its validation scores), 'partial' (a checkpoint to resume from), 'empty' (started, nothing kept) or 'pending'."
     run = Path(cv_dir) / f'fold_{k}'
-    if (run_file(run, 'valid_scores')).exists(): return 'done'
+    if run_file(run, 'valid_scores').exists(): return 'done'
     if (run / 'checkpoints' / 'last.pt').exists(): return 'partial'
     return 'empty' if run.exists() else 'pending'
 
@@ -163,7 +163,7 @@ def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
         if answers.exists(): scores['eval_macro_f1'] = score_submission(sub, answers)
     write_json(run_file(cv_dir, 'oof_scores'), scores)
     with _locked(cv_dir / '.cv.lock'):
-        info = {**json.loads((run_file(cv_dir, 'cv')).read_text()), 'status': 'done', 'folds_done': list(range(info['folds']))}
+        info = {**json.loads(run_file(cv_dir, 'cv').read_text()), 'status': 'done', 'folds_done': list(range(info['folds']))}
         write_json(run_file(cv_dir, 'cv'), info)
     return scores
 
@@ -188,8 +188,8 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
     if config is not None or overrides or data is not None:
         settings = read_experiment(config or {}, overrides)
         if data is not None: settings['data'] = [str(d) for d in data] if isinstance(data, (list, tuple)) else str(data)
-        if folds is None and (run_file(cv_dir, 'cv')).exists() and 'n_splits' not in settings:
-            folds = json.loads((run_file(cv_dir, 'cv')).read_text()).get('folds')
+        if folds is None and run_file(cv_dir, 'cv').exists() and 'n_splits' not in settings:
+            folds = json.loads(run_file(cv_dir, 'cv').read_text()).get('folds')
         folds = folds or settings.get('n_splits') or 5
         if folds < 2: raise MaskLabError(f'cv needs at least 2 folds, got {folds}')
         record = _cv_record(settings, folds)
@@ -212,9 +212,9 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
     if all(s == 'done' for s in states.values()):
         with _locked(cv_dir / '.finish.lock'):   # two last folds finishing at once: one writes, the other reads
             info = open_cv(cv_dir)
-            finished = (info.get('status') == 'done' and (run_file(cv_dir, 'oof_scores')).exists()
+            finished = (info.get('status') == 'done' and run_file(cv_dir, 'oof_scores').exists()
                         and (not info.get('eval') or (cv_dir / 'submission.csv').exists()))
-            result['scores'] = json.loads((run_file(cv_dir, 'oof_scores')).read_text()) if finished else _finish_cv(cv_dir, info, verbose)
+            result['scores'] = json.loads(run_file(cv_dir, 'oof_scores').read_text()) if finished else _finish_cv(cv_dir, info, verbose)
         if verbose: print(f'{format_oof_scores(result["scores"])}; in {cv_dir}', flush=True)
     elif verbose:
         left = [str(k) for k, s in states.items() if s != 'done']
@@ -225,14 +225,14 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
 def read_predictions(run_or_cv) -> tuple[pd.DataFrame, str]:
     "The predictions a run (`valid_predictions.csv`) or a CV folder (`oof_predictions.csv`) holds, and which kind they are."
     path = Path(run_or_cv)
-    if (run_file(path, 'cv')).exists():
+    if run_file(path, 'cv').exists():
         file, kind = path / 'oof_predictions.csv', 'out-of-fold'
         if not file.exists():
-            info = json.loads((run_file(path, 'cv')).read_text())
+            info = json.loads(run_file(path, 'cv').read_text())
             done = sum(fold_state(path, k) == 'done' for k in range(info['folds']))
             raise MaskLabError(f'{path}: the CV is not finished ({done} of {info["folds"]} folds); continue it with: '
                                f'mask-lab cv --out {path.parent} --name {path.name}')
-    elif (run_file(path, 'config')).exists():
+    elif run_file(path, 'config').exists():
         file, kind = run_file(path, 'valid_predictions'), 'validation'
         if not file.exists():
             if not (path / 'checkpoints' / 'best.pt').exists(): raise MaskLabError(f'{path}: the run kept no checkpoint yet (is it finished?)')

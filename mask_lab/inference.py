@@ -195,7 +195,7 @@ def predict_runs_probs(run_dirs, df: pd.DataFrame, tta: str | None = None, batch
 def _uses_faces(run_dirs) -> bool:
     "Whether any of the runs crops to the face (read from its config.json; a broken run fails later, in `load_run`)."
     def crop(r):
-        try: return json.loads((run_file(Path(r), 'config')).read_text())['preprocess'].get('crop', 'none')
+        try: return json.loads(run_file(Path(r), 'config').read_text())['preprocess'].get('crop', 'none')
         except (OSError, ValueError, KeyError, TypeError, AttributeError): return 'none'
     return any(crop(r) == 'face' for r in _as_list(run_dirs))
 

@@ -325,7 +325,7 @@ class LiveChart(BatchHook, EpochHook):
 
     def _load_run(self, learn):
         "A resumed training: start from the curves in the run folder's metrics.jsonl, up to the step it resumes at."
-        if not (run_file(Path(self.run_dir), 'metrics')).exists(): return
+        if not run_file(Path(self.run_dir), 'metrics').exists(): return
         batches, epochs = read_metrics(self.run_dir)
         if not len(batches): return
         batches = batches[batches.step <= learn.step]

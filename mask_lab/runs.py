@@ -132,9 +132,8 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, ValueError): return None
 
 # %% ../nbs/13_runs.ipynb #ca59b60b
-def _interval(run: Path, file: str = 'valid_scores.json') -> dict:
-    "The validation score's 95% interval from the run's `valid_scores.json` (a CV folder's: `oof_scores.json`), when it has one."
-    scores = _read_json(run / file)
+def _interval(scores: dict | None) -> dict:
+    "The 95% interval columns of a run's `valid_scores.json` (a CV folder's `oof_scores.json`), read as `scores`, when it has one."
     try: lo, hi = (float(v) for v in scores['ci95'])
     except (TypeError, KeyError, ValueError): return {}
     return {'f1_low': lo, 'f1_high': hi, 'too_small': (hi - lo) / 2 > TOO_SMALL, 'valid_people': scores.get('people')}
@@ -152,8 +151,8 @@ def _run_row(run: Path, group: str = '') -> dict:
                 'cutoffs': '-'.join(map(str, cfg['cutoffs'])) if cfg.get('cutoffs') else None}
     except MaskLabError as e: row['status'] = 'no config' if not cfg_path.exists() else f'unreadable config: {e}'
     row['created'] = _created(run, cfg)
-    row |= _interval(run)
-    if not (run_file(run, 'metrics')).exists(): return row | {'status': 'no metrics' if row['status'] == 'ok' else row['status']}
+    row |= _interval(_read_json(run_file(run, 'valid_scores')))
+    if not run_file(run, 'metrics').exists(): return row | {'status': 'no metrics' if row['status'] == 'ok' else row['status']}
     try: _, ep = read_metrics(run)
     except Exception:  # a half-written or foreign file: say where, keep the table
         return row | {'status': f'unreadable metrics: {_metrics_problem(run / "metrics.jsonl")}'[:300]}
@@ -169,7 +168,7 @@ def run_label(row_or_path, group: str = '') -> str:
     return f'{group}/{Path(row_or_path).name}' if group else Path(row_or_path).name
 
 # %% ../nbs/13_runs.ipynb #6c0ff6cb
-def _is_run(folder: Path) -> bool: return (run_file(folder, 'config')).exists()
+def _is_run(folder: Path) -> bool: return run_file(folder, 'config').exists()
 
 # %% ../nbs/13_runs.ipynb #46da1c24
 def _subfolders(folder: Path) -> list[Path]:
@@ -246,9 +245,9 @@ def cv_rows(runs) -> list[dict]:
     if not isinstance(runs, (str, Path)) or not Path(runs).is_dir() or _is_run(Path(runs)): return []
     rows = []
     for sub in _subfolders(Path(runs)):
-        if not (run_file(sub, 'cv')).exists(): continue
+        if not run_file(sub, 'cv').exists(): continue
         scores = _read_json(run_file(sub, 'oof_scores')) or {}
         row = {'name': sub.name, 'group': '', 'path': str(sub), 'status': 'cv: out of fold' if scores else 'cv: not finished',
                'best_macro_f1': scores.get('macro_f1'), 'created': _created(sub, _read_json(run_file(sub, 'cv')))}
-        rows.append(row | _interval(sub, 'oof_scores.json'))
+        rows.append(row | _interval(scores))
     return rows

@@ -12,6 +12,7 @@ from pathlib import Path
 from .core import MaskLabError, write_json
 from .learner import CancelFit, EpochHook
 from .hooks import check_monitor, monitor_mode
+from .runs import run_file
 
 # %% auto #0
 __all__ = ['SPACE_KEYS', 'read_space', 'suggest', 'OptunaPruning', 'safe_url', 'open_storage', 'base_config', 'TrialRecord',
@@ -243,7 +244,7 @@ def _fail_stale(s) -> list[int]:
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(s)
     stale = [t for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running]
-    for t in stale: _mark_failed(Path(t.user_attrs.get('run_dir', '')) / 'trial.json', 'its worker stopped (no heartbeat)')
+    for t in stale: _mark_failed(run_file(t.user_attrs.get('run_dir', ''), 'trial'), 'its worker stopped (no heartbeat)')
     return sorted(t.number for t in stale)
 
 # %% ../nbs/21_search.ipynb #98b33505

@@ -291,8 +291,8 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
         run_dir = _on_main(lambda: new_run_dir(out, name or default_name))  # process 0 names and creates it
         learn = build_learner(cfg, run_dir, df, verbose and main, hooks, live, device)
         if main:
-            (run_file(run_dir, 'config')).write_text(json.dumps(learn.config, indent=2))
-            (run_file(run_dir, 'env')).write_text(json.dumps(environment(learn.device), indent=2))
+            run_file(run_dir, 'config').write_text(json.dumps(learn.config, indent=2))
+            run_file(run_dir, 'env').write_text(json.dumps(environment(learn.device), indent=2))
             problems.to_csv(run_file(run_dir, 'problems'), index=False)
             df[['person', 'image', 'label', 'fold']].to_csv(run_file(run_dir, 'split'), index=False)
             if cfg.crop == 'face': _report_no_face(df, run_dir, verbose)
@@ -312,12 +312,12 @@ def _report_no_face(df: pd.DataFrame, run_dir: Path, verbose: bool):
 def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None) -> Learner:
     "Continue an interrupted run from its `checkpoints/last.pt`."
     run_dir = Path(run_dir); last = run_dir / 'checkpoints' / 'last.pt'
-    if not (run_file(run_dir, 'config')).exists(): raise MaskLabError(f'{run_dir}: not a run folder (no config.json)')
+    if not run_file(run_dir, 'config').exists(): raise MaskLabError(f'{run_dir}: not a run folder (no config.json)')
     if not last.exists(): raise MaskLabError(f'{run_dir}: nothing to resume: no checkpoint yet (checkpoints/last.pt)')
     try: ckpt = torch.load(last, map_location='cpu', weights_only=True)  # tensors and plain values only: a tampered file runs no code
     except Exception as e: raise MaskLabError(f'{last}: cannot read checkpoint ({e})') from None
     if 'training_state' not in ckpt: raise MaskLabError(f'{last}: checkpoint has no training state to resume from')
-    cfg = TrainConfig.from_dict(json.loads((run_file(run_dir, 'config')).read_text()))
+    cfg = TrainConfig.from_dict(json.loads(run_file(run_dir, 'config').read_text()))
     df, _ = load_split(cfg, verbose)
     saved = pd.read_csv(run_file(run_dir, 'split'), dtype={'person': str})
     if not saved.equals(df[['person', 'image', 'label', 'fold']].reset_index(drop=True)):
@@ -329,6 +329,6 @@ def resume_run(run_dir, verbose: bool = True, hooks=(), live: bool | None = None
         learn.load_training_state(ckpt['training_state'])
         if len(learn.history) >= cfg.epochs:
             if verbose: print(f'{run_dir}: already finished ({len(learn.history)} of {cfg.epochs} epochs)')
-            if learn.is_main and not (run_file(run_dir, 'valid_scores')).exists(): _save_valid_predictions(learn, cfg)  # a run from before they existed
+            if learn.is_main and not run_file(run_dir, 'valid_scores').exists(): _save_valid_predictions(learn, cfg)  # a run from before they existed
             return learn
         return _fit(learn, cfg, verbose)
