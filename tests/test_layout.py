@@ -7,13 +7,15 @@ PKG = ROOT / 'mask_lab'
 MAX_LINES = 450
 
 
-def _layers() -> dict[str, int]:
-    "Each module's notebook number, from the `default_exp` line of every numbered notebook."
+def _layers() -> dict[str, str]:
+    "Each module's notebook number (`10`, or `10a` for a chapter added between 10 and 11), from every numbered notebook."
     out = {}
-    for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')):
+    for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]*_*.ipynb')):
+        number = re.match(r'(\d\d[a-z]?)_', nb.name)
+        assert number, f'{nb.name}: a chapter is named NN_name or NNa_name'
         m = re.search(r'#\|\s*default_exp\s+(\w+)', nb.read_text())
         assert m, f'{nb.name}: no default_exp'
-        out[m.group(1)] = int(nb.name[:2])
+        out[m.group(1)] = number.group(1)
     return out
 
 
@@ -40,7 +42,7 @@ def test_modules_import_only_earlier_notebooks():
     for mod, tree in _modules().items():
         for other, name, line in _package_imports(tree):
             if other == mod or layers[other] >= layers[mod]:
-                bad.append(f'{mod}.py:{line} imports {name} from {other} ({layers[other]:02d} is not below {layers[mod]:02d})')
+                bad.append(f'{mod}.py:{line} imports {name} from {other} ({layers[other]} is not below {layers[mod]})')
     assert not bad, '\n'.join(bad)
 
 
