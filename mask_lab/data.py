@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from .core import DEFAULT_AGE_CUTOFFS, FACE_BOX, GENDER_NAMES, IMAGE_EXTS, IMAGE_STEMS, MaskLabError, age_group, check_age_cutoffs, encode_class, mask_only_label
 from .core import DataProblemsError, problem_frame
 from .core import parse_person_folder
+from .checks import check_face_boxes, check_photo_table_columns, distinct_folders, file_name_problem, photo_table_row_problems
 
 # %% auto #0
 __all__ = ['FACE_BOX_FILE', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS', 'EVAL_COLUMNS', 'image_problems',
@@ -133,6 +134,7 @@ def add_listed_faces(df: pd.DataFrame, base) -> pd.DataFrame:
     except ValueError as e: raise MaskLabError(f'{csv}: face boxes must be numbers ({e})') from None
     images = Path(base) / 'images'
     values.index = [os.path.normpath(images / f.strip()) for f in boxes['file']]
+    check_face_boxes(values.to_numpy(), boxes['file'].str.strip(), values.index, csv)   # broken boxes named by line and photo
     values = values[~values.index.duplicated(keep='last')]
     out = pd.concat([df, values.reindex(df['path'].map(os.path.normpath)).set_axis(df.index)], axis=1)
     # listed: 1 face or 0 (an empty box); not listed: unknown (NaN), so `mask_lab.faces.face_boxes` detects it
@@ -214,6 +216,7 @@ def load_photo_table(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip'
     csv = root / PHOTO_TABLE
     if not csv.is_file(): raise MaskLabError(f'{root}: no {PHOTO_TABLE} (a photo table lists file, mask[, gender, age])')
     t = _read_csv(csv, ('mask',))
+    check_photo_table_columns(t.columns, len(t), csv)
     col = 'file' if 'file' in t.columns else 'path' if 'path' in t.columns else None
     if col is None: raise MaskLabError(f'{csv} has no column file (columns: {", ".join(t.columns)})')
     base = root / 'images' if (root / 'images').is_dir() else root
@@ -231,6 +234,7 @@ def load_photo_table(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip'
         if g not in GENDER_NAMES: problem(i, path, f'gender must be {" or ".join(GENDER_NAMES)}, got {g!r}'); continue
         if not re.fullmatch(r'[0-9]+', a) or not 0 <= int(a) <= 120: problem(i, path, f'age must be a whole number in 0..120, got {a!r}'); continue
         gender[i], age[i] = GENDER_NAMES.index(g), int(a)
+    for i, reason in photo_table_row_problems(t[col], paths, list(zip(mask, gender, age)), t.get('person'), keep.copy()): problem(i, paths[i], reason)
     if verify_images:
         for i, reason in enumerate(image_problems(paths)):
             if reason and keep[i]: problem(i, paths[i], reason)
@@ -265,6 +269,7 @@ def load_sources(roots, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', v
     "One image table (with a `source` column) and one problems table from one folder or a list of them (`load_source` each)."
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
     if not roots: raise MaskLabError('no data folder given')
+    distinct_folders(roots)   # the same folder twice would leak its validation people into training
     if corrections is not None and len(roots) > 1: raise MaskLabError('label corrections need a single data folder')
     tables, problems = [], []
     for k, root in enumerate(roots):
@@ -392,6 +397,7 @@ def load_folder(root, on_problem: str = 'skip', verify_images: bool = True) -> t
                    and not any(part.startswith('.') for part in p.relative_to(root).parts))
     if not paths: raise MaskLabError(f'no photos in {root} (looked for {_EXT_NAMES}, in sub-folders too)')
     reasons = image_problems(paths) if verify_images else [None] * len(paths)
+    reasons = [file_name_problem(p) or r for p, r in zip(paths, reasons)]
     problems = [(str(p), r) for p, r in zip(paths, reasons) if r]
     if problems and on_problem == 'raise':
         raise DataProblemsError(problems, f'{len(problems)} problem{"" if len(problems) == 1 else "s"} in {root}')

@@ -300,3 +300,92 @@ def test_resume_without_a_checkpoint(run, tmp_path, cli):
     (tmp_path / 'plain').mkdir()
     code, err = cli('train', '--resume', tmp_path / 'plain')
     assert code == 2 and err == f'mask-lab: error: {tmp_path / "plain"}: not a run folder (no config.json)'
+
+
+# ---------------------------------------------------------------- issue 24's cases: leaks, tables and face boxes
+
+def photo_table(root, rows, header='file,mask,gender,age'):
+    "A photo table `root/labels.csv` of `rows` (csv lines) beside 8x8 photos named in its first column."
+    root.mkdir(parents=True, exist_ok=True)
+    for line in rows:
+        name = line.split(',')[0]
+        if name and not (root / name).exists(): Image.new('RGB', (8, 8), (len(name) * 20, 90, 160)).save(root / name)
+    (root / 'labels.csv').write_text(header + '\n' + ''.join(r + '\n' for r in rows))
+    return root
+
+
+def test_same_folder_twice_is_refused(demo, tmp_path, cli):   # (1)
+    from mask_lab.data import load_sources
+    (tmp_path / 'link').symlink_to(demo)
+    with pytest.raises(MaskLabError, match='the same data folder is given twice'): load_sources([demo, demo])
+    with pytest.raises(MaskLabError, match=f'link: the same data folder is given twice \\(as {demo}\\)'):
+        load_sources([demo, tmp_path / 'link'])
+    code, err = cli('train', '--data', demo, tmp_path / 'link', '--out', tmp_path / 'runs')
+    assert code == 2 and err.startswith('mask-lab: error: ') and 'the same data folder is given twice' in err
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_photo_table_duplicate_rows_kept_once(tmp_path):   # (2)
+    from mask_lab.data import load_photo_table
+    root = photo_table(tmp_path / 't', ['a.jpg,worn,female,18', 'b.jpg,none,male,70', 'a.jpg,worn,female,18'])
+    df, problems = load_photo_table(root)
+    assert df['image'].tolist() == ['a.jpg', 'b.jpg']
+    assert problems.values.tolist() == [[str(root / 'a.jpg'), 'labels.csv line 4: repeats line 2 (same file, same labels); kept once']]
+
+
+def test_photo_table_conflicting_labels_are_left_out(tmp_path):   # (3)
+    from mask_lab.data import load_photo_table
+    root = photo_table(tmp_path / 't', ['a.jpg,worn,female,18', 'b.jpg,none,male,70', 'a.jpg,none,male,70'])
+    df, problems = load_photo_table(root)
+    assert df['image'].tolist() == ['b.jpg']
+    reason = 'a.jpg is listed on lines 2, 4 with different labels; all left out'
+    assert problems['reason'].tolist() == [f'labels.csv line 2: {reason}', f'labels.csv line 4: {reason}']
+
+
+@pytest.mark.parametrize('header,rows,message', [
+    ('file,mask,gender,age', [], 'labels.csv: no rows, only a header'),                                  # (11)
+    ('file,mask,gender', ['a.jpg,worn,female'], 'labels.csv: has a gender column but no age column'),   # (13)
+])
+def test_photo_table_columns(tmp_path, header, rows, message):
+    from mask_lab.data import load_photo_table
+    root = photo_table(tmp_path / 't', rows, header)
+    with pytest.raises(MaskLabError, match=message): load_photo_table(root)
+
+
+def test_photo_table_blank_cells(tmp_path):   # (12), (14)
+    from mask_lab.data import load_photo_table
+    root = photo_table(tmp_path / 't', ['a.jpg,worn,p1', ',worn,p1', 'b.jpg,none, '], 'file,mask,person')
+    df, problems = load_photo_table(root)
+    assert df['image'].tolist() == ['a.jpg']
+    assert problems['reason'].tolist() == ['labels.csv line 3: empty file cell', 'labels.csv line 4: empty person cell (column person)']
+    root = photo_table(tmp_path / 'u', ['a.jpg,worn,', 'b.jpg,none,'], 'file,mask,person')
+    with pytest.raises(DataProblemsError, match=r'(?s)every row has a problem.*labels.csv line 2: empty person cell \(column person\)'):
+        load_photo_table(root)
+
+
+@pytest.mark.parametrize('box,reason', [
+    ('0,0,1e300,1e300', 'reaches beyond 1,000,000 pixels'),                  # (5)
+    ('6,6,2,2', 'has no size or swapped corners'),                           # (15)
+    ('-2,1,5,5', 'has a negative corner'),
+    ('3,3,3,7', 'has no size or swapped corners'),
+    ('inf,1,5,5', 'is not finite'),
+    ('100,100,120,130', 'lies wholly outside the 8x8 photo'),               # (17)
+])
+def test_broken_face_box_named_by_line_and_photo(tmp_path, cli, box, reason):
+    from mask_lab.data import load_train
+    make_train(tmp_path)
+    csv = tmp_path / 'train' / 'faces.csv'
+    csv.write_text('file,face_x1,face_y1,face_x2,face_y2\n' + f'{GOOD[0]}/mask1.jpg,1,1,6,6\n' + f'{GOOD[1]}/normal.jpg,{box}\n')
+    with pytest.raises(MaskLabError, match=f'{csv} line 3: face of {GOOD[1]}/normal.jpg: box .* {reason}'): load_train(tmp_path)
+    code, err = cli('train', '--data', tmp_path, '--out', tmp_path / 'runs', '--model', 'mobilenetv3_small_050')
+    assert code == 2 and err.startswith(f'mask-lab: error: {csv} line 3:') and not (tmp_path / 'runs').exists()
+
+
+def test_file_name_not_utf8_is_a_skip(tmp_path):   # (6)
+    import os
+    from mask_lab.data import load_folder
+    Image.new('RGB', (8, 8)).save(tmp_path / 'good.jpg')
+    bad = tmp_path / os.fsdecode(b'caf\xe9.jpg')
+    Image.new('RGB', (8, 8)).save(bad)
+    df, problems = load_folder(tmp_path)
+    assert df['ImageID'].tolist() == ['good.jpg'] and problems['reason'].tolist() == ['file name is not UTF-8 (rename the file)']
