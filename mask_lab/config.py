@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
 from .core import MaskLabError, N_CLASSES, check_age_cutoffs
+from .core import read_utf8
 from .runtime import default_device, prefers_channels_last
 from .images import CROPS
 from .augment import AUGMENTS
@@ -196,7 +197,7 @@ def load_config_file(path) -> dict:
     "The mapping in a YAML or JSON file (`.json` is read as JSON, anything else as YAML); one-line errors name the file."
     path = Path(path)
     if not path.is_file(): raise MaskLabError(f'{path}: no such config file')
-    text = path.read_text()
+    text = read_utf8(path)   # a file that is not UTF-8 is named with its line and column
     if path.suffix.lower() == '.json':
         try: d = json.loads(text) if text.strip() else {}
         except ValueError as e: raise MaskLabError(f'{path}: cannot read as JSON ({e})') from None

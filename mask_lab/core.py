@@ -12,9 +12,10 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', 'N_CLASSES', 'HEADS', 'DEFAULT_AGE_CUTOFFS',
            'IMAGE_STEMS', 'IMAGE_EXTS', 'FACE_BOX', 'FACE_EYES', 'PROBLEM_COLUMNS', 'MaskLabError', 'atomic_write',
-           'write_json', 'require_package', 'check_age_cutoffs', 'age_group', 'age_group_names', 'encode_class',
-           'decode_class', 'class_names', 'mask_only_label', 'is_mask_only', 'positive_int', 'positive_float',
-           'existing_dir', 'parse_person_folder', 'problem_frame', 'summarize_problems', 'DataProblemsError']
+           'write_json', 'make_folder', 'read_utf8', 'require_package', 'check_age_cutoffs', 'age_group',
+           'age_group_names', 'encode_class', 'decode_class', 'class_names', 'mask_only_label', 'is_mask_only',
+           'positive_int', 'positive_float', 'existing_dir', 'parse_person_folder', 'problem_frame',
+           'summarize_problems', 'DataProblemsError']
 
 # %% ../nbs/00_core.ipynb #23c11e8a
 MASK_NAMES = ('wear', 'incorrect', 'not_wear')
@@ -50,6 +51,27 @@ def atomic_write(path):
 def write_json(path, obj):
     "Write `obj` as indented JSON to `path`, atomically (readers see the old file or the new one, never half of one)."
     with atomic_write(path) as tmp: tmp.write_text(json.dumps(obj, indent=2))
+
+# %% ../nbs/00_core.ipynb #da8dbfdf
+def make_folder(path, what: str = 'folder') -> Path:
+    "Create the folder `path` and its parents; a file in the way or a folder that cannot be written is one line."
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir(): raise MaskLabError(f'{p}: is a file, not a folder; cannot make the {what} {path}')
+            break
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise MaskLabError(f'{path}: cannot create the {what} ({e.strerror or e})') from None
+    return path
+
+# %% ../nbs/00_core.ipynb #2642c3cc
+def read_utf8(path) -> str:
+    "The text of the file `path`; bytes that are not UTF-8 are one line naming the file, the line and the column."
+    data = Path(path).read_bytes()
+    try: return data.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line, column = data.count(b'\n', 0, e.start) + 1, e.start - data.rfind(b'\n', 0, e.start)
+        raise MaskLabError(f'{path} line {line}, column {column}: not UTF-8 text (byte 0x{data[e.start]:02x})') from None
 
 # %% ../nbs/00_core.ipynb #e1e908ae
 def require_package(module: str, install: str | None = None):

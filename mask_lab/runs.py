@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .core import DEFAULT_AGE_CUTOFFS, MaskLabError, atomic_write
+from .core import make_folder
 from .data import load_sources
 from .metrics import WIDE_INTERVAL
 
@@ -92,8 +93,7 @@ def new_run_dir(out, name: str) -> Path:
     "Create `out/name`; refuse to reuse a folder that already exists."
     run_dir = Path(out) / name
     if run_dir.exists(): raise MaskLabError(f'{run_dir}: run folder already exists; choose another --name, or --resume it')
-    run_dir.mkdir(parents=True)
-    return run_dir
+    return make_folder(run_dir, 'run folder')   # a file in the way or a read-only --out is one line
 
 # %% ../nbs/13_runs.ipynb #d70baf82
 RUN_COLUMNS = ['name', 'group', 'status', 'best_macro_f1', 'f1_low', 'f1_high', 'too_small', 'valid_people', 'best_epoch',
@@ -104,11 +104,14 @@ TOO_SMALL = WIDE_INTERVAL / 2   # an interval wider than +-0.05 cannot tell runs
 def _metrics_problem(path: Path) -> str:
     "Where a metrics file stops being JSON lines: 'FILE line N: reason' (or the reader's own message)."
     try:
-        with open(path) as f:
-            for n, line in enumerate(f, 1):
+        with open(path, 'rb') as f:   # bytes: a binary file is named by its line, not a decoding traceback
+            for n, raw in enumerate(f, 1):
+                try: line = raw.decode('utf-8')
+                except UnicodeDecodeError: return f'{path} line {n}: not UTF-8 text (a binary file?)'
                 if not line.strip(): continue
                 try: json.loads(line)
                 except ValueError as e: return f'{path} line {n}: not JSON ({e.msg})'
+        if path.stat().st_size == 0: return f'{path}: empty file (0 bytes; the run has logged nothing)'
     except OSError as e: return f'{path}: {e.strerror or e}'
     return f'{path}: cannot read'
 

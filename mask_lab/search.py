@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .core import MaskLabError, write_json
+from .core import make_folder
 from .learner import CancelFit, EpochHook
 from .hooks import check_monitor, monitor_mode
 from .runs import run_file
@@ -274,7 +275,7 @@ def search(config, space, trials: int, study: str, storage: str | None = None, o
     space_json = {k: optuna.distributions.distribution_to_json(d) for k, d in dists.items()}
     study_dir = Path(out) / study
     url = storage or f'sqlite:///{study_dir.resolve() / "study.db"}'
-    if storage is None: study_dir.mkdir(parents=True, exist_ok=True)
+    if storage is None or study_dir.exists(): make_folder(study_dir, 'study folder')   # a file named by --study is one line
     rdb = open_storage(url, heartbeat)
     if isinstance(pruner, str): pruner = make_pruner(pruner, startup_trials, min_epochs, cfg['epochs'])
     direction = 'maximize' if monitor_mode(cfg['monitor'], cfg['monitor_mode']) == 'max' else 'minimize'

@@ -389,3 +389,52 @@ def test_file_name_not_utf8_is_a_skip(tmp_path):   # (6)
     Image.new('RGB', (8, 8)).save(bad)
     df, problems = load_folder(tmp_path)
     assert df['ImageID'].tolist() == ['good.jpg'] and problems['reason'].tolist() == ['file name is not UTF-8 (rename the file)']
+
+
+def test_config_file_not_utf8(demo, tmp_path, cli):   # (4)
+    path = tmp_path / 'c.yaml'
+    path.write_bytes(b'model: mobilenetv3_small_050\nname: caf\xe9\n')
+    code, err = cli('train', '--config', path, '--out', tmp_path / 'runs')
+    assert code == 2 and err == f'mask-lab: error: {path} line 2, column 10: not UTF-8 text (byte 0xe9)'
+    path = tmp_path / 'c.json'
+    path.write_bytes(b'{"model": "x\xff"}')
+    code, err = cli('cv', '--config', path, '--out', tmp_path / 'runs', '--name', 'cv')
+    assert code == 2 and err == f'mask-lab: error: {path} line 1, column 13: not UTF-8 text (byte 0xff)'
+    assert not (tmp_path / 'runs').exists()
+
+
+@pytest.mark.parametrize('content,reason', [
+    (b'\x89PNG\xff\xfe' + bytes(range(256)) * 4, ' line 1: not UTF-8 text (a binary file?)'),          # (7)
+    (b'', ': empty file (0 bytes; the run has logged nothing)'),                   # (22)
+])
+def test_runs_over_unreadable_metrics(run, tmp_path, cli, capsys, content, reason):
+    import shutil
+    shutil.copytree(run, tmp_path / 'runs' / 'r')
+    (tmp_path / 'runs' / 'r' / 'metrics.jsonl').write_bytes(content)
+    from mask_lab.cli import main
+    assert main(['runs', str(tmp_path / 'runs')]) in (None, 0)
+    assert f'unreadable metrics: {tmp_path / "runs" / "r" / "metrics.jsonl"}{reason}' in capsys.readouterr().out
+
+
+def test_out_is_a_file_or_read_only(demo, tmp_path, cli, monkeypatch):   # (8), (9)
+    import pathlib
+    (tmp_path / 'afile').write_text('x')
+    code, err = cli('train', '--data', demo, '--out', tmp_path / 'afile', '--name', 'r', '--model', 'mobilenetv3_small_050')
+    assert code == 2 and err == f'mask-lab: error: {tmp_path / "afile"}: is a file, not a folder; cannot make the run folder {tmp_path / "afile" / "r"}'
+    (tmp_path / 'ro').mkdir()
+    mkdir = pathlib.Path.mkdir
+    def read_only(self, *a, **k):   # as a read-only folder answers (root may write anywhere, so chmod cannot show it)
+        if self.parent == tmp_path / 'ro': raise PermissionError(13, 'Permission denied', str(self))
+        return mkdir(self, *a, **k)
+    monkeypatch.setattr(pathlib.Path, 'mkdir', read_only)
+    code, err = cli('train', '--data', demo, '--out', tmp_path / 'ro', '--name', 'r', '--model', 'mobilenetv3_small_050')
+    assert code == 2 and err == f'mask-lab: error: {tmp_path / "ro" / "r"}: cannot create the run folder (Permission denied)'
+
+
+def test_search_study_naming_a_file(demo, tmp_path, cli):   # (10)
+    (tmp_path / 'base.yaml').write_text(f'data: {demo}\nmodel: mobilenetv3_small_050\nepochs: 1\n')
+    (tmp_path / 'space.yaml').write_text('lr: {low: 1.0e-4, high: 3.0e-2, log: true}\n')
+    (tmp_path / 'runs').mkdir(); (tmp_path / 'runs' / 'st').write_text('x')
+    code, err = cli('search', '--config', tmp_path / 'base.yaml', '--space', tmp_path / 'space.yaml', '--trials', 1,
+                    '--study', 'st', '--out', tmp_path / 'runs')
+    assert code == 2 and err == f'mask-lab: error: {tmp_path / "runs" / "st"}: is a file, not a folder; cannot make the study folder {tmp_path / "runs" / "st"}'
