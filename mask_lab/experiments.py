@@ -114,26 +114,9 @@ def _fold_command(cv_dir: Path, k: int) -> list[str]:
 
 # %% ../nbs/20_experiments.ipynb #a437f601
 def _run_fold_processes(cv_dir: Path, folds: list[int], jobs: int, verbose: bool) -> dict:
-    "Run each fold as its own `mask-lab cv --fold k` process, at most `jobs` at once; return the exit code of each."
-    (cv_dir / 'logs').mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // jobs)))   # the cores shared out, not each process taking all
-    import torch
-    gpus = torch.cuda.device_count() if 'CUDA_VISIBLE_DEVICES' not in env else 0
-    waiting, running, codes = list(folds), {}, {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            k = waiting.pop(0)
-            log = open(cv_dir / 'logs' / f'fold_{k}.txt', 'w')
-            fold_env = {**env, 'CUDA_VISIBLE_DEVICES': str(k % gpus)} if gpus > 1 else env   # one GPU per fold, round robin
-            running[k] = (subprocess.Popen(_fold_command(cv_dir, k), stdout=log, stderr=subprocess.STDOUT, env=fold_env), log)
-            if verbose: print(f'fold {k}: started (process {running[k][0].pid}, log {log.name})', flush=True)
-        time.sleep(0.2)
-        for k, (proc, log) in list(running.items()):
-            if proc.poll() is None: continue
-            log.close(); codes[k] = proc.returncode; del running[k]
-            if verbose: print(f'fold {k}: ' + ('done' if proc.returncode == 0 else f'failed (exit {proc.returncode}; see {log.name})'), flush=True)
-    return codes
+    "Run each fold as its own `mask-lab cv --fold k` process, at most `jobs` at once, each on its own GPU (`mask_lab.runtime.run_processes`; `logs/devices.json` says which); the exit code of each."
+    from mask_lab.runtime import run_processes
+    return run_processes({k: _fold_command(cv_dir, k) for k in folds}, jobs, cv_dir / 'logs', what='fold', verbose=verbose)
 
 # %% ../nbs/20_experiments.ipynb #113414d9
 def oof_predictions(cv_dir, folds: int) -> pd.DataFrame:

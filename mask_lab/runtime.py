@@ -10,7 +10,8 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['default_device', 'prefers_channels_last', 'rng_states', 'set_rng_states', 'dist_info', 'all_gather']
+__all__ = ['default_device', 'prefers_channels_last', 'rng_states', 'set_rng_states', 'dist_info', 'all_gather', 'visible_gpus',
+           'pick_gpu', 'run_processes']
 
 # %% ../nbs/01_runtime.ipynb #2d4034db
 def default_device() -> torch.device:
@@ -58,3 +59,51 @@ def all_gather(obj) -> list:
     out = [None] * world
     dist.all_gather_object(out, obj)
     return out
+
+# %% ../nbs/01_runtime.ipynb #e1c8b376
+import os, subprocess, sys, time
+from pathlib import Path
+from .core import write_json
+
+# %% ../nbs/01_runtime.ipynb #d60a4d74
+def visible_gpus() -> list[str]:
+    "The GPUs child processes may be given: a preset `CUDA_VISIBLE_DEVICES`'s entries (indices or UUIDs), else those torch sees."
+    preset = os.environ.get('CUDA_VISIBLE_DEVICES')
+    if preset is None: return [str(i) for i in range(torch.cuda.device_count())]
+    gpus = []
+    for entry in (e.strip() for e in preset.split(',')):
+        if entry.startswith('-'): break   # CUDA ignores every entry after an invalid one; -1 hides all
+        if entry: gpus.append(entry)
+    return gpus
+
+# %% ../nbs/01_runtime.ipynb #d3fc60e6
+def pick_gpu(gpus: list[str], busy: list[str]) -> str | None:
+    "The GPU of `gpus` the fewest running processes use (`busy`: their GPUs), the first on a tie; None without GPUs."
+    return min(gpus, key=busy.count) if gpus else None
+
+# %% ../nbs/01_runtime.ipynb #547eb70c
+def run_processes(commands: dict, jobs: int, log_dir, what: str = 'job', verbose: bool = True) -> dict:
+    "Run `commands` ({key: argv}), at most `jobs` at once, each on its own GPU (see `pick_gpu`), output in `log_dir/WHAT_KEY.txt`; {key: exit code}."
+    log_dir = Path(log_dir); log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // jobs)))   # the cores shared out, not each process taking all
+    gpus, devices = visible_gpus(), {}
+    waiting, running, codes = list(commands), {}, {}
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            key = waiting.pop(0)
+            gpu = pick_gpu(gpus, [devices[k] for k in running])
+            devices[key] = gpu
+            write_json(log_dir / 'devices.json', {str(k): d for k, d in devices.items()})
+            log = open(log_dir / f'{what}_{key}.txt', 'w')
+            log.write(f'{what} {key} on ' + (f'GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})' if gpu is not None else 'the CPU') + '\n'); log.flush()
+            child_env = env if gpu is None else {**env, 'CUDA_VISIBLE_DEVICES': gpu}
+            running[key] = (subprocess.Popen(commands[key], stdout=log, stderr=subprocess.STDOUT, env=child_env), log)
+            if verbose: print(f'{what} {key}: started on ' + (f'GPU {gpu}' if gpu is not None else 'the CPU')
+                              + f' (process {running[key][0].pid}, log {log.name})', flush=True)
+        time.sleep(0.2)
+        for key, (proc, log) in list(running.items()):
+            if proc.poll() is None: continue
+            log.close(); codes[key] = proc.returncode; del running[key]
+            if verbose: print(f'{what} {key}: ' + ('done' if proc.returncode == 0 else f'failed (exit {proc.returncode}; see {log.name})'), flush=True)
+    return codes

@@ -13,6 +13,7 @@ __all__ = ['cmd_search', 'add_search_parser']
 
 # %% ../nbs/26_search_cli.ipynb #1d93e328
 def cmd_search(args):
+    if getattr(args, 'jobs', 1) > 1: return _search_workers(args)
     from mask_lab.search import search
     s = search(args.config, args.space, args.trials, args.study, storage=args.storage, out=args.out, pruner=args.pruner,
                startup_trials=args.startup_trials, min_epochs=args.min_epochs, seed=args.seed, heartbeat=args.heartbeat,
@@ -43,5 +44,33 @@ def add_search_parser(subparsers):
     s.add_argument('--seed', type=int, default=None, help="seed of Optuna's sampler (default: random; give each worker its own)")
     s.add_argument('--heartbeat', type=positive_int, default=60, metavar='SECONDS',
                    help='trial heartbeat: a trial whose worker has been silent for twice this is failed by the next worker (default 60)')
+    s.add_argument('--jobs', type=positive_int, default=1, help='worker processes on this machine, one GPU each, sharing the --trials (default 1)')
     s.add_argument('--quiet', action='store_true', help='no line per trial')
     s.set_defaults(func=cmd_search)
+
+# %% ../nbs/26_search_cli.ipynb #23b64f47
+def _worker_commands(args) -> dict:
+    "One `mask-lab search` command per worker of `args.jobs`, the trials shared out, each sampler seeded apart."
+    import sys
+    share = [args.trials // args.jobs + (i < args.trials % args.jobs) for i in range(min(args.jobs, args.trials))]
+    common = ['--config', str(args.config), '--space', str(args.space), '--study', args.study, '--out', str(args.out),
+              '--pruner', args.pruner, '--startup-trials', str(args.startup_trials), '--min-epochs', str(args.min_epochs),
+              '--heartbeat', str(args.heartbeat), *(['--storage', args.storage] if args.storage else [])]
+    return {i: [sys.executable, '-m', 'mask_lab.cli', 'search', *common, '--trials', str(n),
+                *(['--seed', str(args.seed + i)] if args.seed is not None else [])] for i, n in enumerate(share)}
+
+# %% ../nbs/26_search_cli.ipynb #d4cd3b52
+def _search_workers(args):
+    "`mask-lab search --jobs N`: open the study here (bad input stops everything), then run the workers, one GPU each."
+    from mask_lab.core import MaskLabError
+    from mask_lab.runtime import run_processes
+    from mask_lab.search import search
+    search(args.config, args.space, 0, args.study, storage=args.storage, out=args.out, pruner=args.pruner,
+           startup_trials=args.startup_trials, min_epochs=args.min_epochs, seed=args.seed, heartbeat=args.heartbeat, verbose=False)
+    commands = _worker_commands(args)
+    logs = Path(args.out) / args.study / 'logs'
+    codes = run_processes(commands, len(commands), logs, what='worker', verbose=not args.quiet)
+    failed = [str(i) for i, c in codes.items() if c != 0]
+    if failed: raise MaskLabError(f'{logs}: worker(s) {", ".join(failed)} failed; see worker_<i>.txt there')
+    args.trials, args.jobs = 0, 1   # the summary line of the study as the workers left it
+    cmd_search(args)

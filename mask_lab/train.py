@@ -77,7 +77,9 @@ def environment(device) -> dict:
     return {'python': sys.version.split()[0], 'platform': platform.platform(), 'mask_lab': mask_lab.__version__,
             'torch': torch.__version__, 'torchvision': torchvision.__version__, 'timm': timm.__version__,
             'sklearn': sklearn.__version__, 'device': str(device), 'cpu_count': os.cpu_count(),
-            'torch_threads': torch.get_num_threads(), 'world_size': dist_info()[1], 'argv': sys.argv, 'git_commit': _git_commit()}
+            'torch_threads': torch.get_num_threads(), 'world_size': dist_info()[1], 'argv': sys.argv, 'git_commit': _git_commit(),
+            'cuda_visible_devices': os.environ.get('CUDA_VISIBLE_DEVICES'),   # which GPU of a shared machine (cv --jobs)
+            'gpu': torch.cuda.get_device_name(device) if torch.device(device).type == 'cuda' else None}
 
 # %% ../nbs/19_train.ipynb #b2711143
 def distributed_env() -> dict | None:

@@ -1,6 +1,6 @@
 """Smoke runs of the benchmarks in bench/: each on tiny settings (`--smoke`), in this process, so that a benchmark can
 never break unnoticed. They check that each runs and reports its figures, not the figures themselves."""
-import importlib.util
+import importlib.util, json
 from pathlib import Path
 
 import pytest
@@ -58,3 +58,28 @@ def test_bench_augment(monkeypatch):
     r = run_smoke('bench_augment', monkeypatch)['results'][0]
     assert set(r['step_ms']) == {'jpeg', 'blur', 'erase', 'colour'}
     assert all(v > 0 for v in r['ms_per_batch'].values()) and r['batched_strong_vs_per_image'] > 0
+
+
+def test_device_check(monkeypatch, tmp_path):
+    out = run_smoke('device_check', monkeypatch, '--out', str(tmp_path / 'device_check.json'))
+    parts = out['parts']
+    assert not out['failed'], {k: parts[k]['error'] for k in out['failed']}
+    assert set(parts) == {'environment', 'install', 'imports', 'resume', 'amp', 'channels_last', 'onnx', 'torchrun', 'speed_train',
+                          'loader_wait', 'augment', 'predict_speed', 'time_to_f1'}
+    assert all(p['seconds'] >= 0 for p in parts.values()) and parts['install']['skipped'] == 'smoke'
+    assert parts['environment']['torch'] and parts['imports']['dashboard_modules_imported_by_training'] == []
+    assert parts['resume']['bit_equal'] and parts['channels_last']['within_tolerance'] and parts['onnx']['agree']
+    assert min(parts['speed_train']['images_per_s'].values()) > 0 and 0 <= parts['loader_wait']['host']['wait_share'] <= 1
+    assert json.loads((tmp_path / 'device_check.json').read_text())['parts'].keys() == parts.keys()   # the file holds the same
+
+
+def test_device_check_records_a_failing_part_and_goes_on(monkeypatch, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('device_check', BENCH / 'device_check.py')
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    def broken(c): raise ValueError('no such kernel')
+    monkeypatch.setitem(module.PARTS, 'channels_last', broken)
+    out = module.main(['--smoke', '--only', 'channels_last', 'augment', '--out', str(tmp_path / 'd.json')])
+    assert out['failed'] == ['channels_last'] and out['parts']['augment']['ok']
+    error = out['parts']['channels_last']['error']
+    assert (error['type'], error['message']) == ('ValueError', 'no such kernel') and 'raise ValueError' in '\n'.join(error['traceback'])

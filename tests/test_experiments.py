@@ -1,5 +1,5 @@
 "Experiment files, cross-validation (resuming, folds as processes), comparisons with a paired bootstrap; through the command line."
-import json, shutil
+import json, os, shutil, sys
 
 import numpy as np
 import pandas as pd
@@ -10,6 +10,8 @@ from mask_lab.core import MaskLabError
 from mask_lab.config import read_experiment
 from mask_lab.metrics import bootstrap_macro_f1, person_resamples, weighted_macro_f1, PRED_COLUMNS
 from mask_lab.experiments import compare, fold_state
+
+FAKE_GPUS = ('GPU-5c1d0f2e', 'GPU-77ab9c31')   # a preset CUDA_VISIBLE_DEVICES of UUIDs
 
 # Small and quick: whole photos at 32x32, one epoch, no loader workers.
 RECIPE = 'model: resnet10t\nsize: [32, 32]\ncrop: none\naugment: light\nepochs: 1\nbatch_size: 32\nlr: 3e-3\nnum_workers: 0\n'
@@ -23,8 +25,13 @@ def lab(demo, tmp_path_factory):
     exp = root / 'exp.yaml'
     exp.write_text(f'data: {demo}\n{RECIPE}')
     assert main(['train', '--config', str(exp), '--out', str(root / 'runs'), '--name', 'one', '--quiet']) == 0
-    assert main(['cv', '--config', str(exp), '--folds', '2', '--jobs', '2', '--out', str(root / 'runs'),
-                 '--eval', str(demo / 'eval'), '--quiet']) == 0
+    preset = os.environ.get('CUDA_VISIBLE_DEVICES')
+    os.environ['CUDA_VISIBLE_DEVICES'] = ','.join(FAKE_GPUS)   # as Slurm presets it; no such GPU, so the folds train on the CPU
+    try: assert main(['cv', '--config', str(exp), '--folds', '2', '--jobs', '2', '--out', str(root / 'runs'),
+                      '--eval', str(demo / 'eval'), '--quiet']) == 0
+    finally:
+        if preset is None: del os.environ['CUDA_VISIBLE_DEVICES']
+        else: os.environ['CUDA_VISIBLE_DEVICES'] = preset
     return root, exp
 
 
@@ -85,7 +92,7 @@ def test_cv_writes_oof_scores_and_a_fold_ensemble(lab, demo):
     cv_dir = lab[0] / 'runs' / 'exp'
     info = json.loads((cv_dir / 'cv.json').read_text())
     assert info['status'] == 'done' and info['folds'] == 2 and info['config']['n_splits'] == 2
-    assert sorted((cv_dir / 'logs').iterdir()) == [cv_dir / 'logs' / f'fold_{k}.txt' for k in range(2)]   # one process each
+    assert sorted((cv_dir / 'logs').glob('fold_*.txt')) == [cv_dir / 'logs' / f'fold_{k}.txt' for k in range(2)]   # one process each
     oof = pd.read_csv(cv_dir / 'oof_predictions.csv')
     assert len(oof) == 20 * 7 and oof.path.is_unique and sorted(oof.fold.unique()) == [0, 1]
     scores = json.loads((cv_dir / 'oof_scores.json').read_text())
@@ -93,6 +100,29 @@ def test_cv_writes_oof_scores_and_a_fold_ensemble(lab, demo):
     for s in [scores, *scores['heads'].values()]: assert s['ci95'][0] <= s['macro_f1'] <= s['ci95'][1]
     sub = pd.read_csv(cv_dir / 'submission.csv')
     assert len(sub) == len(pd.read_csv(demo / 'eval' / 'info.csv')) and 'eval_macro_f1' in scores
+
+
+def test_cv_jobs_give_each_fold_its_own_gpu_of_a_preset_list(lab):
+    cv_dir = lab[0] / 'runs' / 'exp'
+    devices = json.loads((cv_dir / 'logs' / 'devices.json').read_text())
+    assert devices == {'0': FAKE_GPUS[0], '1': FAKE_GPUS[1]}   # both at once, each on its own entry of the list
+    for k, gpu in devices.items():
+        assert (cv_dir / 'logs' / f'fold_{k}.txt').read_text().startswith(f'fold {k} on GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})')
+        assert json.loads((cv_dir / f'fold_{k}' / 'env.json').read_text())['cuda_visible_devices'] == gpu   # the fold's own record
+
+
+def test_processes_share_the_gpus_torch_sees_without_a_preset_list(tmp_path, monkeypatch, capsys):
+    import torch
+    from mask_lab.runtime import run_processes
+    monkeypatch.delenv('CUDA_VISIBLE_DEVICES', raising=False)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)   # a fake two-GPU machine
+    show = [sys.executable, '-c', 'import os, time; time.sleep(0.5); print(os.environ["CUDA_VISIBLE_DEVICES"])']
+    assert run_processes({k: show for k in range(3)}, jobs=3, log_dir=tmp_path, what='fold') == {0: 0, 1: 0, 2: 0}
+    devices = json.loads((tmp_path / 'devices.json').read_text())
+    assert devices == {'0': '0', '1': '1', '2': '0'}   # round robin over the GPUs when more run at once than there are GPUs
+    assert [(tmp_path / f'fold_{k}.txt').read_text().splitlines()[1] for k in range(3)] == ['0', '1', '0']
+    out = capsys.readouterr().out
+    assert 'fold 0: started on GPU 0' in out and 'fold 1: started on GPU 1' in out and 'fold 2: done' in out
 
 
 def test_cv_resumes_with_the_folds_not_done(lab, capsys):

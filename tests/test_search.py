@@ -82,3 +82,28 @@ def test_a_trial_whose_loss_explodes_fails_and_the_search_goes_on(cli, files):
     assert trials[0].user_attrs['error'].startswith('training loss is nan')
     rec = json.loads((files / 'runs' / 's' / 'trial_0' / 'trial.json').read_text())
     assert rec['state'] == 'fail' and rec['error'] == trials[0].user_attrs['error']
+
+
+def test_search_jobs_run_workers_one_gpu_each(cli, files, monkeypatch):
+    from mask_lab.search import load_study
+    gpus = ('GPU-5c1d0f2e', 'GPU-77ab9c31')   # a preset CUDA_VISIBLE_DEVICES as Slurm sets it; no such GPU: the CPU trains
+    monkeypatch.setenv('CUDA_VISIBLE_DEVICES', ','.join(gpus))
+    code, err = _search(cli, files, '--jobs', '2', trials=2)
+    assert code == 0, err
+    logs = files / 'runs' / 's' / 'logs'
+    assert json.loads((logs / 'devices.json').read_text()) == {'0': gpus[0], '1': gpus[1]}
+    for i, gpu in enumerate(gpus):
+        log = (logs / f'worker_{i}.txt').read_text()
+        assert log.startswith(f'worker {i} on GPU {gpu}') and 'trial' in log, log
+    study = load_study('s', out=files / 'runs')
+    assert len(study.trials) == 2 and {t.state.name for t in study.trials} <= {'COMPLETE', 'PRUNED'}   # the trials shared out
+    for t in study.trials:
+        env = json.loads((files / 'runs' / 's' / f'trial_{t.number}' / 'env.json').read_text())
+        assert env['cuda_visible_devices'] in gpus
+
+
+def test_search_jobs_with_a_bad_space_start_no_worker(cli, files):
+    (files / 'space.yaml').write_text('learnrate: [1, 2]\n')
+    code, err = _search(cli, files, '--jobs', '2', trials=2)
+    assert (code, err) == (2, f'mask-lab: error: {files / "space.yaml"}: learnrate: not a TrainConfig field')
+    assert not (files / 'runs').exists()
