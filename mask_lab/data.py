@@ -416,6 +416,17 @@ def load_photos(root, on_problem: str = 'skip', verify_images: bool = True) -> t
     "`load_eval` for an eval folder (`is_eval_folder`), else `load_folder`."
     return (load_eval if is_eval_folder(root) else load_folder)(root, on_problem, verify_images)
 
+# %% ../nbs/04_data.ipynb #e36890b2
+def _fold_groups(df: pd.DataFrame) -> np.ndarray:
+    "The group of each row for the folds: its person, or with a `fold_group` column the first (by name) of the people it joins."
+    if 'fold_group' not in df.columns: return df['person'].to_numpy()
+    from scipy.sparse import coo_matrix; from scipy.sparse.csgraph import connected_components
+    names, person = np.unique(df['person'].astype(str), return_inverse=True)
+    link = np.unique(df['fold_group'].astype(str).where(df['fold_group'].notna(), df['person'].astype(str) + '\0'), return_inverse=True)[1]
+    n = len(names) + link.max() + 1
+    joined = connected_components(coo_matrix((np.ones(len(df)), (person, len(names) + link)), shape=(n, n)))[1]   # weakly connected
+    return pd.Series(names).groupby(joined[:len(names)]).transform('min').to_numpy()[person]
+
 # %% ../nbs/04_data.ipynb #886db89a
 def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
     "Copy of `df` with an int `fold` column in `0..n_splits-1`: whole people per fold, stratified by gender and age group; mask-only rows get -1."
@@ -433,7 +444,7 @@ def add_person_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.D
     y = sub['gender'].to_numpy(dtype=np.int64) * 3 + sub['age_group'].to_numpy(dtype=np.int64)
     fold = np.full(len(sub), -1, dtype=np.int64)
     skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for k, (_, val) in enumerate(skf.split(np.zeros((len(sub), 1)), y, groups=people.to_numpy())): fold[val] = k
+    for k, (_, val) in enumerate(skf.split(np.zeros((len(sub), 1)), y, groups=_fold_groups(sub))): fold[val] = k
     empty = sorted(set(range(n_splits)) - set(fold.tolist()))
     if empty: raise MaskLabError(f'fold {empty[0]} of {n_splits} got no person; use fewer folds')
     out = df.copy()
