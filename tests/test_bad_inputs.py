@@ -519,3 +519,29 @@ def test_library_warnings_are_one_line_of_ours(tmp_path, capsys, monkeypatch):  
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith('mask-lab: warning: ') for line in err)
     assert any(line.endswith('(DecompressionBombWarning from PIL)') for line in err)
+
+
+@pytest.fixture(scope='module')
+def cv_dir(demo, tmp_path_factory):
+    from mask_lab.experiments import cv
+    out = tmp_path_factory.mktemp('cvs')
+    settings = {k: v for k, v in TINY.items() if k != 'verbose'}
+    cv({'data': str(demo), **settings, 'size': list(settings['size'])}, folds=2, out=out, name='c', verbose=False)
+    return out / 'c'
+
+
+def test_predict_and_evaluate_a_cv_folder(demo, cv_dir, tmp_path, cli, capsys):   # (20)
+    from mask_lab.cli import main
+    from mask_lab.inference import predict
+    out = tmp_path / 'sub.csv'
+    code, _ = cli('predict', '--run', cv_dir, '--data', demo / 'eval', '--out', out, '--tta', 'none')
+    assert code == 0
+    ensemble = predict([cv_dir / 'fold_0', cv_dir / 'fold_1'], demo / 'eval', tta=None)
+    assert pd.read_csv(out)['ans'].tolist() == ensemble['ans'].tolist()
+    assert main(['evaluate', str(cv_dir)]) == 0
+    oof = pd.read_csv(cv_dir / 'oof_predictions.csv')
+    assert f'support' in capsys.readouterr().out and len(oof) == 140
+    from mask_lab.evaluate import evaluate_run
+    res = evaluate_run(cv_dir, n_mistakes=0, saliency=2)
+    assert len(res['preds']) == len(oof) and res['saliency'] is None
+    assert res['preds']['label'].tolist() == oof['label'].tolist()
