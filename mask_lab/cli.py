@@ -4,7 +4,7 @@
 
 # %% ../nbs/27_cli.ipynb #3628e01f
 from __future__ import annotations
-import argparse, sys
+import argparse, sys, warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,7 +15,8 @@ CONFIG_COMMANDS = {'train', 'cv'}   # the sub-commands that take TrainConfig's o
 
 # %% auto #0
 __all__ = ['RENDERERS', 'CONFIG_COMMANDS', 'cmd_demo_data', 'cmd_synth', 'config_settings', 'cmd_train', 'cmd_cv', 'cmd_compare',
-           'cmd_predict', 'cmd_export_onnx', 'cmd_eda', 'cmd_runs', 'cmd_evaluate', 'cmd_score', 'build_parser', 'main']
+           'cmd_predict', 'cmd_export_onnx', 'cmd_eda', 'cmd_runs', 'cmd_evaluate', 'cmd_score', 'one_line_warning',
+           'build_parser', 'main']
 
 # %% ../nbs/27_cli.ipynb #2dd768ff
 def cmd_demo_data(args):
@@ -62,7 +63,8 @@ def cmd_compare(args):
 # %% ../nbs/27_cli.ipynb #5bc2edc5
 def cmd_predict(args):
     from mask_lab.inference import predict, score_submission
-    sub = predict(args.run, args.data, out=args.out, tta=None if args.tta == 'none' else args.tta, probs_out=args.probs, batch_size=args.batch_size,
+    from mask_lab.experiments import model_folders   # a CV folder stands for its folds' runs
+    sub = predict(model_folders(args.run), args.data, out=args.out, tta=None if args.tta == 'none' else args.tta, probs_out=args.probs, batch_size=args.batch_size,
                   num_workers=args.workers, device=args.device, verbose=True)
     print(f'wrote {args.out} ({len(sub)} rows)' + (f' and {args.probs}' if args.probs else ''))
     answers = args.answers or (args.data / 'answers.csv' if (args.data / 'answers.csv').exists() else None)
@@ -97,6 +99,14 @@ def cmd_evaluate(args):
 def cmd_score(args):
     from mask_lab.inference import score_submission
     print(f'{score_submission(args.submission, args.answers):.4f}')
+
+# %% ../nbs/27_cli.ipynb #6dc05558
+def one_line_warning(message, category, filename, lineno, file=None, line=None):
+    "Print a library's warning as one `mask-lab: warning:` line naming the library (`warnings.showwarning`'s signature)."
+    parts = Path(filename).parts
+    where = parts[parts.index('site-packages') + 1] if 'site-packages' in parts[:-1] else Path(filename).stem
+    text = ' '.join(str(message).split())
+    print(f'mask-lab: warning: {text} ({category.__name__} from {where})', file=file or sys.stderr)
 
 # %% ../nbs/27_cli.ipynb #cd14eecd
 def _add_config_options(parser, skip=()):
@@ -247,7 +257,10 @@ def main(argv=None) -> int:
     "Entry point of `mask-lab`: run a sub-command; user errors print one line and return 2."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(train_options=bool(CONFIG_COMMANDS & set(argv))).parse_args(argv)  # other commands start without torch
-    try: args.func(args)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning   # a library's warning is one line of ours, not its file and source line
+            args.func(args)
     except MaskLabError as e:
         print(f'mask-lab: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt as e:  # train's Interrupted says where it stopped and how to resume

@@ -393,7 +393,7 @@ def load_folder(root, on_problem: str = 'skip', verify_images: bool = True) -> t
     _check_on_problem(on_problem)
     root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
     if not root.is_dir(): raise MaskLabError(f'folder not found: {root}')
-    paths = sorted(p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file()
+    paths = sorted(p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTS and (p.is_file() or p.is_symlink())   # a dangling link is a skip
                    and not any(part.startswith('.') for part in p.relative_to(root).parts))
     if not paths: raise MaskLabError(f'no photos in {root} (looked for {_EXT_NAMES}, in sub-folders too)')
     reasons = image_problems(paths) if verify_images else [None] * len(paths)

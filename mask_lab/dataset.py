@@ -219,6 +219,7 @@ def _ignore_sigint(worker_id: int): signal.signal(signal.SIGINT, signal.SIG_IGN)
 # %% ../nbs/09_dataset.ipynb #41c6d66e
 class FaceLoader(DataLoader):
     "A `DataLoader` of a `FaceDataset` that applies its `BatchTransform` to whole batches, and stops with one clear line, or skips and lists, when an image cannot be read."
+    skip_hint = " (on_bad_image='skip', --on-bad-image skip, leaves such images out)"   # what a user of this loader can do about it
     def __init__(self, dataset: FaceDataset, *args, on_bad_image: str = 'stop', report=None, **kwargs):
         if on_bad_image not in ON_BAD_IMAGE: raise MaskLabError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}, got {on_bad_image!r}")
         dataset.mark_bad = True
@@ -250,7 +251,7 @@ class FaceLoader(DataLoader):
 
     def _bad(self, item: BadImage):
         if self.on_bad_image == 'stop':
-            raise MaskLabError(f"{item.message}; stopped (on_bad_image='skip', --on-bad-image skip, leaves such images out)")
+            raise MaskLabError(f"{item.message}; stopped{self.skip_hint}")
         if item.path in self.skipped: return
         self.skipped[item.path] = item.message
         print(f'skipped {item.message}' + (f' (listed in {self.report})' if self.report else ''), file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@
 # %% ../nbs/25_evaluate.ipynb #4e5d0b61
 from __future__ import annotations
 import os
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -24,7 +25,7 @@ from .images import contact_sheet
 __all__ = ['PROB_COLUMNS', 'HEAD_COLUMNS', 'SETTING_COLUMNS', 'SORT_COLUMNS', 'ALL_GROUPS', 'predictions_frame', 'probs_of',
            'validation_predictions', 'head_names', 'evaluation_report', 'confusion_figure', 'f1_figure',
            'cutoff_effect', 'worst_mistakes', 'mistakes_sheet', 'mistake_captions', 'mistakes_gallery', 'runs_curves',
-           'runs_html', 'runs_dashboard', 'evaluate_run']
+           'runs_html', 'runs_dashboard', 'out_of_fold_frame', 'evaluate_run']
 
 # %% ../nbs/25_evaluate.ipynb #0ca2bf34
 PROB_COLUMNS = PRED_COLUMNS   # the same columns as a run's saved valid_predictions.csv
@@ -293,12 +294,31 @@ def runs_dashboard(runs_dir):
     box.shown = shown
     return box
 
+# %% ../nbs/25_evaluate.ipynb #44707934
+def out_of_fold_frame(cv_dir, data=None) -> tuple[dict, pd.DataFrame]:
+    "A CV's first fold's config and its out-of-fold predictions as a predictions frame, with ages and photo names from its data folders."
+    from mask_lab.experiments import read_predictions
+    from mask_lab.data import load_sources
+    from mask_lab.runs import read_run_config
+    oof, _ = read_predictions(cv_dir)
+    cfg = read_run_config(Path(cv_dir) / 'fold_0')
+    df, _ = load_sources(data or cfg['data'], cutoffs=cfg['cutoffs'], verify_images=False)
+    table = oof[['path', 'person', 'label']].merge(df[['path', 'image', 'age']].drop_duplicates('path'), on='path', how='left')
+    if table['age'].isna().any():
+        raise MaskLabError(f'{cv_dir}: {table.age.isna().sum()} of its {len(table)} out-of-fold photos are not in {data or cfg["data"]}; '
+                           'pass the data it was run on')
+    preds = predictions_frame(table, oof[PRED_COLUMNS].to_numpy(), cfg.get('cutoffs'))
+    preds.attrs['run'] = str(cv_dir)
+    return cfg, preds
+
 # %% ../nbs/25_evaluate.ipynb #47ffa040
 def evaluate_run(run_dir, data=None, n_mistakes: int = 12, saliency: int = 4, cutoffs=(58, 59, 60),
                  checkpoint: str = 'best.pt', device=None) -> dict:
     "Predictions, report, cut-off effect, figures, worst mistakes and their gallery, Grad-CAM of the worst `saliency` ones."
-    model, cfg = load_run(run_dir, checkpoint=checkpoint, device=device)
-    preds = _validation_predictions(model, cfg, run_dir, data)
+    if (Path(run_dir) / 'cv.json').exists(): model, (cfg, preds) = None, out_of_fold_frame(run_dir, data)   # a CV: its out-of-fold predictions
+    else:
+        model, cfg = load_run(run_dir, checkpoint=checkpoint, device=device)
+        preds = _validation_predictions(model, cfg, run_dir, data)
     report = evaluation_report(preds)
     worst = worst_mistakes(preds, n_mistakes)
     out = {'config': cfg, 'preds': preds, 'report': report, 'metrics': report['metrics'],
@@ -307,6 +327,6 @@ def evaluate_run(run_dir, data=None, n_mistakes: int = 12, saliency: int = 4, cu
            'figures': {'confusion': confusion_figure(report), 'f1': f1_figure(report),
                        **{f'confusion_{h}': confusion_figure(report, h) for h in HEAD_COLUMNS}}}
     top = worst.head(saliency)
-    overlays = gradcam(model, top, Preprocess.from_dict(cfg['preprocess'])) if saliency and len(top) else []
+    overlays = gradcam(model, top, Preprocess.from_dict(cfg['preprocess'])) if saliency and len(top) and model is not None else []
     out['saliency'] = mistakes_sheet(overlays, mistake_captions(top, _cutoffs(preds))) if overlays else None
     return out

@@ -22,7 +22,7 @@ from .runs import run_file
 
 # %% auto #0
 __all__ = ['open_cv', 'fold_state', 'oof_predictions', 'format_oof_scores', 'cv', 'read_predictions', 'compare',
-           'format_comparison']
+           'format_comparison', 'model_folders']
 
 # %% ../nbs/20_experiments.ipynb #f4a1aa92
 #| export
@@ -37,6 +37,13 @@ def _cv_record(settings: dict, folds: int) -> dict:
     cfg = TrainConfig(**{**settings, 'data': [str(Path(d).resolve()) for d in folders], 'n_splits': folds, 'fold': 0})
     record = cfg.to_dict(); record.pop('fold')
     return record
+
+# %% ../nbs/20_experiments.ipynb #9980d9a7
+def _check_folds(record: dict):
+    "Refuse a new CV whose folds could never be made (more folds than people, no usable data) before its folder is written."
+    from mask_lab.data import add_person_folds, load_sources
+    df, _ = load_sources(record['data'], cutoffs=record['cutoffs'], verify_images=False)   # a folder scan, no decoding
+    add_person_folds(df, n_splits=record['n_splits'], seed=record['seed'] if record.get('split_seed') is None else record['split_seed'])
 
 # %% ../nbs/20_experiments.ipynb #0a05d0df
 @contextmanager
@@ -179,6 +186,7 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
         from mask_lab.model import check_model_name
         check_model_name(record['model'])
     elif folds is not None: raise MaskLabError('folds without a config: give the config too (a CV folder keeps its own folds)')
+    if record is not None and not run_file(cv_dir, 'cv').exists(): _check_folds(record)   # before anything is written
     info = open_cv(cv_dir, record, eval_data)
     n = info['folds']
     if only_fold is not None and not 0 <= only_fold < n: raise MaskLabError(f'fold must be in 0..{n - 1}, got {only_fold}')
@@ -204,6 +212,24 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
         print(f'{cv_dir}: {n - len(left)} of {n} folds done; not yet fold(s) {", ".join(left)}', flush=True)
     return result
 
+# %% ../nbs/20_experiments.ipynb #d5e1236f
+def _expected_predictions(path: Path, kind: str) -> int:
+    "How many images a run's validation predictions (less those it skipped) or a CV's out-of-fold predictions cover, by its split.csv."
+    from mask_lab.runs import read_run_config, read_run_split
+    if kind == 'out-of-fold': return int((read_run_split(path / 'fold_0').fold >= 0).sum())
+    skipped = run_file(path, 'skipped')
+    n_skipped = len(pd.read_csv(skipped)) if skipped.exists() else 0
+    return int((read_run_split(path).fold == read_run_config(path)['fold']).sum()) - n_skipped
+
+# %% ../nbs/20_experiments.ipynb #af656f96
+def _predicted_validation(run_dir: Path) -> pd.DataFrame:
+    "A run's validation predictions as `valid_predictions.csv` holds them, predicted with its kept checkpoint and not written."
+    from mask_lab.inference import predict_runs_probs
+    from mask_lab.metrics import predictions_table
+    from mask_lab.runs import validation_table
+    table = validation_table(run_dir)
+    return predictions_table(table, predict_runs_probs(run_dir, table))
+
 # %% ../nbs/20_experiments.ipynb #415c8191
 def read_predictions(run_or_cv) -> tuple[pd.DataFrame, str]:
     "The predictions a run (`valid_predictions.csv`) or a CV folder (`oof_predictions.csv`) holds, and which kind they are."
@@ -219,12 +245,15 @@ def read_predictions(run_or_cv) -> tuple[pd.DataFrame, str]:
         file, kind = run_file(path, 'valid_predictions'), 'validation'
         if not file.exists():
             if not (path / 'checkpoints' / 'best.pt').exists(): raise MaskLabError(f'{path}: the run kept no checkpoint yet (is it finished?)')
-            save_valid_predictions(path)   # a run from before they were saved
+            return _predicted_validation(path), kind   # a run from before they were saved: predicted here, nothing written (compare only reads)
     else: raise MaskLabError(f'{path}: neither a run folder (config.json) nor a CV folder (cv.json)')
     try: preds = pd.read_csv(file, dtype={'person': str, 'path': str})
     except (OSError, ValueError) as e: raise MaskLabError(f'{file}: cannot read ({e})') from None
     missing = [c for c in ('path', 'person', 'label', *PRED_COLUMNS) if c not in preds.columns]
     if missing: raise MaskLabError(f'{file}: missing column(s) {", ".join(missing[:4])}')
+    if len(preds) < (expected := _expected_predictions(path, kind)):   # a file cut short would be compared on a few images
+        raise MaskLabError(f'{file}: holds {len(preds)} of the {expected} {kind} images (cut short?); '
+                           + ('delete it to have the run predict them again' if kind == 'validation' else 'run the same cv command again'))
     return preds, kind
 
 # %% ../nbs/20_experiments.ipynb #2ff8c52b
@@ -274,3 +303,17 @@ def format_comparison(c: dict) -> str:
         lines.append(f'  {c[side]:<{width}}  macro F1 {c[f"macro_f1_{side}"]:.4f} [{lo:.4f}, {hi:.4f}]')
     lines.append(c['sentence'])
     return '\n'.join(lines)
+
+# %% ../nbs/20_experiments.ipynb #286a37e9
+def model_folders(paths) -> list[Path]:
+    "The run folders whose models `paths` stand for: a run folder itself, a CV folder its folds' runs (refused until every fold is done)."
+    out = []
+    for path in map(Path, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        if not run_file(path, 'cv').exists(): out.append(path); continue
+        info = open_cv(path)
+        states = [fold_state(path, k) for k in range(info['folds'])]
+        if any(s != 'done' for s in states):
+            raise MaskLabError(f'{path}: the CV is not finished ({states.count("done")} of {len(states)} folds); continue it with: '
+                               f'mask-lab cv --out {path.parent} --name {path.name}')
+        out += [path / f'fold_{k}' for k in range(info['folds'])]
+    return out

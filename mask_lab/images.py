@@ -39,7 +39,10 @@ class Preprocess:
 
     def to_dict(self) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
     @classmethod
-    def from_dict(cls, d: dict) -> Preprocess: return cls(**d)   # a run saved before crops existed reads as crop='none'
+    def from_dict(cls, d: dict) -> Preprocess:   # a run saved before crops existed reads as crop='none'
+        if unknown := sorted(set(d) - set(cls.__dataclass_fields__)):   # one line, not the dataclass's __init__() message
+            raise MaskLabError(f'unknown key {unknown[0]!r} (a Preprocess has {", ".join(cls.__dataclass_fields__)})')
+        return cls(**d)
 
 # %% ../nbs/03_images.ipynb #f5a153ba
 def load_image(path, size: tuple[int, int] | None = None) -> Image.Image:

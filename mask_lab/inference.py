@@ -120,6 +120,7 @@ def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers
     df = with_faces(df, pre)
     dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers,
                      device=device)   # uint8 batches, normalised on the model's device
+    dl.skip_hint = ' (predict has no skip: fix the photo or move it out of the folder)'
     out = []
     for xb, _ in dl:
         if tta == 'flip':
@@ -206,6 +207,7 @@ def predict(run_dirs, data, out=None, tta: str | None = 'flip', probs_out=None, 
     # an eval folder keeps info.csv's rows and stops on a broken photo; a plain folder skips (and reports) what does not decode
     df, problems = load_photos(data, on_problem='raise' if is_eval_folder(data) else 'skip')
     for path, reason in problems.itertuples(index=False): print(f'skipped {path}: {reason}', file=sys.stderr)
+    lists = {'skipped': problems} if len(problems) else {}   # written beside the submission once the predictions are made
     if _uses_faces(run_dirs):
         from mask_lab.faces import face_boxes, no_face_report
         df = face_boxes(df, progress=verbose)
@@ -213,12 +215,15 @@ def predict(run_dirs, data, out=None, tta: str | None = 'flip', probs_out=None, 
         if len(missing):
             names = dict(zip(df.path, df.ImageID))
             shown = ', '.join(names[p] for p in missing.path[:5]) + (', ...' if len(missing) > 5 else '')
-            where = ''
-            if out is not None:
-                where = f'; listed in {write_csv_atomic(missing.assign(ImageID=missing.path.map(names)), Path(out).with_suffix(".no_face.csv"))}'
+            lists['no_face'] = missing.assign(ImageID=missing.path.map(names))
+            where = f'; listed in {Path(out).with_suffix(".no_face.csv")}' if out is not None else ''
             print(f'no face found in {len(missing)} of {len(df)} photos ({shown}): predicted on each centred square{where}', file=sys.stderr)
     probs = predict_runs_probs(run_dirs, df, tta, batch_size, num_workers, device, checkpoint)
-    return _write_outputs(probs_frame(df.ImageID, probs), out, probs_out)
+    sub = _write_outputs(probs_frame(df.ImageID, probs), out, probs_out)
+    for kind, table in lists.items():   # only now: an interrupted predict leaves the last run's lists as they were
+        if out is not None: write_csv_atomic(table, Path(out).with_suffix(f'.{kind}.csv'))
+    if 'skipped' in lists and out is not None: print(f'{len(problems)} photos skipped; listed in {Path(out).with_suffix(".skipped.csv")}', file=sys.stderr)
+    return sub
 
 # %% ../nbs/18_inference.ipynb #572ff11e
 def load_probs(path) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from .core import DEFAULT_AGE_CUTOFFS, GENDER_NAMES, IMAGE_STEMS, MaskLabError, age_group, age_group_names, check_age_cutoffs, class_names
 from .images import face_box_array, read_photo
 from .data import load_train
+from .data import PHOTO_TABLE
 from .eda import error_html, fig_age_histogram, fig_attribute_counts, fig_class_counts, fig_gender_age, image_stats, imbalance_summary, label_counts, old_group_sizes, person_table, with_cutoffs
 from .eda import check_columns, thread_map
 from .images import contact_sheet, sheet_font
@@ -307,6 +308,9 @@ def eda_report(data_or_df, out='report.html', cutoffs=DEFAULT_AGE_CUTOFFS, probl
     cutoffs = check_age_cutoffs(cutoffs)
     if isinstance(data_or_df, pd.DataFrame): df, source = data_or_df, 'an image table'
     else:
+        if (Path(data_or_df) / PHOTO_TABLE).is_file() and not (Path(data_or_df) / 'train').is_dir():   # one line, not one per photo
+            raise MaskLabError(f'{data_or_df}: a photo table ({PHOTO_TABLE}); the report reads a competition folder '
+                               '(train/images/<id>_<gender>_<race>_<age>/)')
         df, found = load_train(data_or_df, cutoffs)
         problems, source = (found if problems is None else problems), str(data_or_df)
     check_columns(df, ('person', 'image', 'path', 'mask', 'gender', 'age'), 'eda_report')

@@ -438,3 +438,110 @@ def test_search_study_naming_a_file(demo, tmp_path, cli):   # (10)
     code, err = cli('search', '--config', tmp_path / 'base.yaml', '--space', tmp_path / 'space.yaml', '--trials', 1,
                     '--study', 'st', '--out', tmp_path / 'runs')
     assert code == 2 and err == f'mask-lab: error: {tmp_path / "runs" / "st"}: is a file, not a folder; cannot make the study folder {tmp_path / "runs" / "st"}'
+
+
+def test_unknown_preprocess_key_in_a_config_file(run, tmp_path, cli):   # (19)
+    import json
+    cfg = json.loads((run / 'config.json').read_text())
+    cfg['preprocess']['colour'] = 1
+    (tmp_path / 'config.json').write_text(json.dumps(cfg))
+    code, err = cli('train', '--config', tmp_path / 'config.json', '--out', tmp_path / 'runs')
+    assert code == 2 and err == (f"mask-lab: error: {tmp_path / 'config.json'}: preprocess: unknown key 'colour' "
+                                 "(a Preprocess has size, mean, std, crop, margin)")
+
+
+def test_eda_on_a_photo_table_is_one_line(tmp_path, cli):   # (21)
+    root = photo_table(tmp_path / 't' / 'images', [f'p{i}.jpg,worn,female,{20 + i}' for i in range(12)])
+    (root / 'labels.csv').rename(root.parent / 'labels.csv')
+    code, err = cli('eda', tmp_path / 't', '--out', tmp_path / 'r.html')
+    assert code == 2 and err == f'mask-lab: error: {tmp_path / "t"}: a photo table (labels.csv); the report reads a competition folder (train/images/<id>_<gender>_<race>_<age>/)'
+    assert not (tmp_path / 'r.html').exists()
+
+
+def test_cv_that_could_never_run_leaves_nothing(demo, tmp_path, cli):   # (23)
+    code, err = cli('cv', '--data', demo, '--folds', 50, '--out', tmp_path / 'runs', '--name', 'c', '--model', 'mobilenetv3_small_050')
+    assert code == 2 and 'cannot split 20 people into 50 folds' in err
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_compare_only_reads_and_names_a_truncated_file(run, tmp_path, cli):   # (18), (25)
+    import shutil
+    old = tmp_path / 'old'; shutil.copytree(run, old)
+    (old / 'valid_predictions.csv').unlink()      # a run from before they were saved: predicted in memory, not written
+    code, _ = cli('compare', run, old)
+    assert code == 0 and not (old / 'valid_predictions.csv').exists()
+    cut = tmp_path / 'cut'; shutil.copytree(run, cut)
+    lines = (cut / 'valid_predictions.csv').read_text().splitlines()
+    (cut / 'valid_predictions.csv').write_text('\n'.join(lines[:4]) + '\n')
+    code, err = cli('compare', run, cut)
+    assert code == 2 and err == (f'mask-lab: error: {cut / "valid_predictions.csv"}: holds 3 of the {len(lines) - 1} validation images '
+                                 '(cut short?); delete it to have the run predict them again')
+
+
+def test_predict_lists_skips_and_no_face_only_when_done(run, tmp_path, cli, monkeypatch):   # (24), (26), (16)
+    photos = tmp_path / 'photos'; photos.mkdir()
+    for n in ('a', 'b'): Image.new('RGB', (40, 40), (90, 120, 150)).save(photos / f'{n}.jpg')
+    (photos / 'broken.jpg').write_bytes(b'not a photo')
+    (photos / 'gone.jpg').symlink_to(tmp_path / 'nowhere.jpg')
+    out = tmp_path / 'sub.csv'
+    old = 'ImageID,path,reason\nold.jpg,x,from the last run\n'
+    out.with_suffix('.no_face.csv').write_text(old)
+    import mask_lab.inference
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(mask_lab.inference, 'predict_runs_probs', interrupted)
+    code, _ = cli('predict', '--run', run, '--data', photos, '--out', out)
+    assert code == 130 and out.with_suffix('.no_face.csv').read_text() == old     # (24) nothing replaced before it could succeed
+    assert not out.exists() and not out.with_suffix('.skipped.csv').exists()
+    monkeypatch.undo()
+    code, err = cli('predict', '--run', run, '--data', photos, '--out', out)
+    assert code == 0 and len(pd.read_csv(out)) == 2
+    skipped = pd.read_csv(out.with_suffix('.skipped.csv'))                         # (26)
+    assert sorted(skipped['path']) == [str(photos / 'broken.jpg'), str(photos / 'gone.jpg')]
+    assert sorted(pd.read_csv(out.with_suffix('.no_face.csv'))['ImageID']) == ['a.jpg', 'b.jpg']
+    from mask_lab.inference import load_run, predict_probs                          # (16): predict offers no --on-bad-image
+    from mask_lab.images import Preprocess
+    model, cfg = load_run(run, device='cpu')
+    pre = Preprocess.from_dict({**cfg['preprocess'], 'crop': 'none'})
+    with pytest.raises(MaskLabError, match=r'broken.jpg.*; stopped \(predict has no skip: fix the photo or move it out of the folder\)$'):
+        predict_probs(model, pd.DataFrame({'path': [str(photos / 'broken.jpg')]}), pre, num_workers=0)
+
+
+def test_library_warnings_are_one_line_of_ours(tmp_path, capsys, monkeypatch):   # (27)
+    import warnings
+    import mask_lab.cli
+    from mask_lab.data import load_folder
+    huge_png(tmp_path / 'big.png', 10_000, 10_000)          # above PIL's warning limit, below its error limit
+    Image.new('RGB', (8, 8)).save(tmp_path / 'small.png')
+    monkeypatch.setattr(mask_lab.cli, 'cmd_score', lambda args: load_folder(tmp_path))   # any command that reads the photos
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        assert mask_lab.cli.main(['score', tmp_path / 'x.csv', tmp_path / 'y.csv']) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith('mask-lab: warning: ') for line in err)
+    assert any(line.endswith('(DecompressionBombWarning from PIL)') for line in err)
+
+
+@pytest.fixture(scope='module')
+def cv_dir(demo, tmp_path_factory):
+    from mask_lab.experiments import cv
+    out = tmp_path_factory.mktemp('cvs')
+    settings = {k: v for k, v in TINY.items() if k != 'verbose'}
+    cv({'data': str(demo), **settings, 'size': list(settings['size'])}, folds=2, out=out, name='c', verbose=False)
+    return out / 'c'
+
+
+def test_predict_and_evaluate_a_cv_folder(demo, cv_dir, tmp_path, cli, capsys):   # (20)
+    from mask_lab.cli import main
+    from mask_lab.inference import predict
+    out = tmp_path / 'sub.csv'
+    code, _ = cli('predict', '--run', cv_dir, '--data', demo / 'eval', '--out', out, '--tta', 'none')
+    assert code == 0
+    ensemble = predict([cv_dir / 'fold_0', cv_dir / 'fold_1'], demo / 'eval', tta=None)
+    assert pd.read_csv(out)['ans'].tolist() == ensemble['ans'].tolist()
+    assert main(['evaluate', str(cv_dir)]) == 0
+    oof = pd.read_csv(cv_dir / 'oof_predictions.csv')
+    assert f'support' in capsys.readouterr().out and len(oof) == 140
+    from mask_lab.evaluate import evaluate_run
+    res = evaluate_run(cv_dir, n_mistakes=0, saliency=2)
+    assert len(res['preds']) == len(oof) and res['saliency'] is None
+    assert res['preds']['label'].tolist() == oof['label'].tolist()
