@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from PIL import Image, ImageOps
 
-from .core import GENDER_NAMES, MASK_NAMES, MaskLabError, atomic_write, problem_frame, require_package
+from .core import DataProblemsError, GENDER_NAMES, MASK_NAMES, MaskLabError, atomic_write, problem_frame, require_package
 from .images import contact_sheet, image_cache_dir
 from .data import is_eval_folder, load_eval
 
@@ -40,6 +40,7 @@ def hash_photo(path) -> tuple[str, str]:
 def hash_bits(phashes) -> np.ndarray:
     "The perceptual hashes (hex strings of equal length) as an (N, bits) array of 0/1."
     phashes = list(phashes)
+    if not phashes: return np.zeros((0, PHASH_BITS), np.uint8)
     raw = np.frombuffer(b''.join(bytes.fromhex(h) for h in phashes), np.uint8).reshape(len(phashes), -1)
     return np.unpackbits(raw, axis=1)
 
@@ -147,12 +148,15 @@ def fold_groups(df: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
     return pd.Series(np.arange(n)).groupby(component).transform('min').to_numpy()
 
 # %% ../nbs/04a_dedup.ipynb #73c24d94
-def resolve_duplicates(df: pd.DataFrame, problems=None, max_distance: int = NEAR_DISTANCE, cache_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resolve_duplicates(df: pd.DataFrame, problems=None, max_distance: int = NEAR_DISTANCE, cache_dir=None,
+                       on_problem: str = 'skip') -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table `df` with exact copies resolved (`drop_exact_copies`), `HASH_COLUMNS` and a `fold_group` joining near duplicates of different people; and `problems` with each copy and each such pair named."
     found = list(problem_frame(problems).itertuples(index=False, name=None)) if problems is not None else []
     df = pd.concat([df.drop(columns=[c for c in HASH_COLUMNS if c in df]).reset_index(drop=True),
                     photo_hashes(df['path'], cache_dir)[HASH_COLUMNS]], axis=1)
     df, copies = drop_exact_copies(df)
+    if copies and on_problem == 'raise':   # a copy left out is data lost; near duplicates are all kept
+        raise DataProblemsError(copies, f'{len(copies)} exact cop{"y" if len(copies) == 1 else "ies"} of other photos in the data')
     pairs = near_pairs(df['phash'], max_distance)
     person, paths = df['person'].astype(str).to_numpy(), df['path'].astype(str).to_numpy()
     pairs = pairs[(person[pairs.a] != person[pairs.b]) & (paths[pairs.a] != paths[pairs.b])]
