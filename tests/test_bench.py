@@ -58,3 +58,10 @@ def test_bench_augment(monkeypatch):
     r = run_smoke('bench_augment', monkeypatch)['results'][0]
     assert set(r['step_ms']) == {'jpeg', 'blur', 'erase', 'colour'}
     assert all(v > 0 for v in r['ms_per_batch'].values()) and r['batched_strong_vs_per_image'] > 0
+
+
+def test_bench_dedup(monkeypatch):
+    r = run_smoke('bench_dedup', monkeypatch)
+    assert (r['within']['a']['exact_extra'], r['within']['a']['near_pairs'], r['within']['b']['exact_groups']) == (1, 1, 0)
+    assert r['across']['a+b']['exact_groups'] == 1 and r['sources']['a']['photos'] == 30
+    assert r['leak_probe']['photos_with_a_near_duplicate'] == 2 and len(r['leak_probe']['leaky']['macro_f1_by_seed']) == 3
