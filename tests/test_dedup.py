@@ -52,3 +52,13 @@ def test_exact_copies_kept_once_or_left_out_and_named(demo, tmp_path):
     assert str(table / 'images' / 'new.jpg') in set(df.path)
     resumed, _ = load_split(TrainConfig(data=[str(data), str(table)], n_splits=5))   # the same table again: a run resumes
     pd.testing.assert_frame_equal(resumed[['person', 'image', 'label', 'fold']], df[['person', 'image', 'label', 'fold']])
+
+
+def test_eda_report_shows_the_duplicate_groups(demo, tmp_path):
+    from mask_lab.review import eda_report
+    data, _, people = _with_duplicates(demo, tmp_path)
+    page = eda_report(data, tmp_path / 'report.html', sample=20, gallery=1).read_text()
+    section = page[page.index('<h2>Duplicates</h2>'):]
+    assert '4 groups of copies (8 photos)' in section and '<img alt="duplicate groups"' in section
+    clean = eda_report(demo, tmp_path / 'clean.html', sample=20, gallery=1).read_text()
+    assert '0 groups of copies (0 photos)' in clean and 'alt="duplicate groups"' not in clean
