@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from PIL import Image, ImageOps
 
-from .core import GENDER_NAMES, MASK_NAMES, MaskLabError, atomic_write, problem_frame, require_package
+from .core import DataProblemsError, GENDER_NAMES, MASK_NAMES, MaskLabError, atomic_write, problem_frame, require_package
 from .images import contact_sheet, image_cache_dir
 from .data import is_eval_folder, load_eval
 
@@ -40,18 +40,20 @@ def hash_photo(path) -> tuple[str, str]:
 def hash_bits(phashes) -> np.ndarray:
     "The perceptual hashes (hex strings of equal length) as an (N, bits) array of 0/1."
     phashes = list(phashes)
+    if not phashes: return np.zeros((0, PHASH_BITS), np.uint8)
     raw = np.frombuffer(b''.join(bytes.fromhex(h) for h in phashes), np.uint8).reshape(len(phashes), -1)
     return np.unpackbits(raw, axis=1)
 
 # %% ../nbs/04a_dedup.ipynb #b415223e
-def near_pairs(phashes, max_distance: int, block: int = 2048) -> pd.DataFrame:
-    "Every pair of positions `a < b` of `phashes` at most `max_distance` bits apart, with its `distance`."
+def near_pairs(phashes, max_distance: int, block: int = 2048, against=None) -> pd.DataFrame:
+    "Every pair of positions `a < b` of `phashes` at most `max_distance` bits apart, with its `distance`; with `against`, every such pair of `a` in `phashes` and `b` in `against`."
     signs = hash_bits(phashes).astype(np.float32) * 2 - 1
+    other = signs if against is None else hash_bits(against).astype(np.float32) * 2 - 1
     n_bits, found = signs.shape[1], []
     for start in range(0, len(signs), block):
-        d = np.rint((n_bits - signs[start:start + block] @ signs.T) / 2).astype(np.int64)
+        d = np.rint((n_bits - signs[start:start + block] @ other.T) / 2).astype(np.int64)
         a, b = np.nonzero(d <= max_distance)
-        keep = b > a + start
+        keep = b > a + start if against is None else np.ones(len(a), bool)
         found.append(np.c_[a[keep] + start, b[keep], d[a[keep], b[keep]]])
     pairs = np.concatenate(found) if found else np.zeros((0, 3), np.int64)
     return pd.DataFrame(pairs, columns=['a', 'b', 'distance'])
@@ -147,12 +149,15 @@ def fold_groups(df: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
     return pd.Series(np.arange(n)).groupby(component).transform('min').to_numpy()
 
 # %% ../nbs/04a_dedup.ipynb #73c24d94
-def resolve_duplicates(df: pd.DataFrame, problems=None, max_distance: int = NEAR_DISTANCE, cache_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resolve_duplicates(df: pd.DataFrame, problems=None, max_distance: int = NEAR_DISTANCE, cache_dir=None,
+                       on_problem: str = 'skip') -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table `df` with exact copies resolved (`drop_exact_copies`), `HASH_COLUMNS` and a `fold_group` joining near duplicates of different people; and `problems` with each copy and each such pair named."
     found = list(problem_frame(problems).itertuples(index=False, name=None)) if problems is not None else []
     df = pd.concat([df.drop(columns=[c for c in HASH_COLUMNS if c in df]).reset_index(drop=True),
                     photo_hashes(df['path'], cache_dir)[HASH_COLUMNS]], axis=1)
     df, copies = drop_exact_copies(df)
+    if copies and on_problem == 'raise':   # a copy left out is data lost; near duplicates are all kept
+        raise DataProblemsError(copies, f'{len(copies)} exact cop{"y" if len(copies) == 1 else "ies"} of other photos in the data')
     pairs = near_pairs(df['phash'], max_distance)
     person, paths = df['person'].astype(str).to_numpy(), df['path'].astype(str).to_numpy()
     pairs = pairs[(person[pairs.a] != person[pairs.b]) & (paths[pairs.a] != paths[pairs.b])]
@@ -164,14 +169,12 @@ def resolve_duplicates(df: pd.DataFrame, problems=None, max_distance: int = NEAR
 # %% ../nbs/04a_dedup.ipynb #20226588
 def eval_overlap(train: pd.DataFrame, photos: pd.DataFrame, max_distance: int = NEAR_DISTANCE, cache_dir=None) -> pd.DataFrame:
     "Problems naming each photo of `photos` (a table with `path`) that is an exact copy or near duplicate of a photo of `train`."
-    ours = train['phash'] if 'phash' in train else photo_hashes(train['path'], cache_dir)['phash']
+    ours = train[HASH_COLUMNS] if set(HASH_COLUMNS) <= set(train.columns) else photo_hashes(train['path'], cache_dir)
     theirs = photo_hashes(photos['path'], cache_dir)
-    n, paths = len(theirs), np.r_[theirs['path'].to_numpy(), train['path'].astype(str).to_numpy()]
-    sha = np.r_[theirs['sha256'].to_numpy(), train['sha256'].to_numpy() if 'sha256' in train else photo_hashes(train['path'], cache_dir)['sha256'].to_numpy()]
-    pairs = near_pairs(pd.concat([theirs['phash'], ours], ignore_index=True), max_distance)
-    pairs = pairs[(pairs.a < n) & (pairs.b >= n)].drop_duplicates('a')
-    return problem_frame([(paths[a], (f'eval photo is an exact copy of the training photo {paths[b]}' if sha[a] == sha[b] else
-                                      f'eval photo is a near duplicate of the training photo {paths[b]} ({d} of {PHASH_BITS} bits apart)')
+    pairs = near_pairs(theirs['phash'], max_distance, against=ours['phash']).drop_duplicates('a')   # each eval photo against the training photos
+    paths, sha, train_paths, train_sha = theirs['path'].to_numpy(), theirs['sha256'].to_numpy(), train['path'].astype(str).to_numpy(), ours['sha256'].to_numpy()
+    return problem_frame([(paths[a], (f'eval photo is an exact copy of the training photo {train_paths[b]}' if sha[a] == train_sha[b] else
+                                      f'eval photo is a near duplicate of the training photo {train_paths[b]} ({d} of {PHASH_BITS} bits apart)')
                            + ': a score on it is not a score on unseen photos') for a, b, d in pairs.itertuples(index=False)])
 
 # %% ../nbs/04a_dedup.ipynb #6d38c589

@@ -138,6 +138,16 @@ def oof_predictions(cv_dir, folds: int) -> pd.DataFrame:
                            'were the fold folders copied from another CV?')
     return oof
 
+# %% ../nbs/20_experiments.ipynb #5a983501
+def _check_eval_overlap(cv_dir: Path, train: pd.DataFrame, eval_data, verbose: bool) -> int:
+    "List the photos of `eval_data` that are training photos of `train` (or near copies) in the CV folder's `eval_overlap.csv`; return how many."
+    from mask_lab.data import load_photos
+    from mask_lab.dedup import eval_overlap
+    overlap = eval_overlap(train, load_photos(eval_data, verify_images=False)[0])
+    if len(overlap): write_csv(overlap, cv_dir / 'eval_overlap.csv')   # no overlap, no file
+    if len(overlap) and verbose: print(f'{len(overlap)} eval photos are training photos or near copies of them: see {cv_dir / "eval_overlap.csv"}', flush=True)
+    return len(overlap)
+
 # %% ../nbs/20_experiments.ipynb #2f6e7256
 def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
     "Write the out-of-fold predictions and scores, and the fold-ensemble submission for the eval folder."
@@ -147,6 +157,7 @@ def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
     write_csv(oof, cv_dir / 'oof_predictions.csv')
     if info.get('eval'):
         from mask_lab.inference import predict, score_submission
+        scores['eval_overlap'] = _check_eval_overlap(cv_dir, oof, info['eval'], verbose)
         sub = predict([cv_dir / f'fold_{k}' for k in range(info['folds'])], info['eval'], out=cv_dir / 'submission.csv',
                       probs_out=cv_dir / 'submission_probs.csv', num_workers=info['config'].get('num_workers'))
         answers = Path(info['eval']) / 'answers.csv'

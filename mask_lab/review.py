@@ -18,12 +18,13 @@ from .data import PHOTO_TABLE
 from .eda import error_html, fig_age_histogram, fig_attribute_counts, fig_class_counts, fig_gender_age, image_stats, imbalance_summary, label_counts, old_group_sizes, person_table, with_cutoffs
 from .eda import check_columns, thread_map
 from .images import contact_sheet, sheet_font
+from .dedup import NEAR_DISTANCE, PHASH_BITS, duplicate_gallery, duplicate_groups
 
 # %% auto #0
 __all__ = ['FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS', 'CORRECTION_COLUMNS', 'person_gallery', 'class_gallery',
-           'GalleryWidget', 'gallery_widget', 'photo_features', 'flags_from_features', 'flag_suspicious',
-           'face_regions_overlay', 'label_corrections', 'write_label_corrections', 'fig_channel_brightness',
-           'eda_report', 'eda_report_from_folder']
+           'GalleryWidget', 'gallery_widget', 'photo_features', 'flags_from_features', 'duplicate_flags',
+           'flag_suspicious', 'face_regions_overlay', 'label_corrections', 'write_label_corrections',
+           'fig_channel_brightness', 'eda_report', 'eda_report_from_folder']
 
 # %% ../nbs/23_review.ipynb #5b9c3bb7
 def _photos(rows: pd.DataFrame, margin: float | None) -> list:
@@ -175,21 +176,13 @@ def _chroma_distance(a, b) -> float:
     return float(100 * np.abs(a / a.sum() - b / b.sum()).sum())
 
 # %% ../nbs/23_review.ipynb #741bf122
-def flags_from_features(feats: pd.DataFrame, dup_threshold: float = 2.0, margin: float = 0.0) -> pd.DataFrame:
-    "The suspicious-photo flags (`FLAG_COLUMNS`) of `photo_features` output: rules `bare_mask_photo`, `covered_mouth`, `near_duplicate`."
+def flags_from_features(feats: pd.DataFrame, margin: float = 0.0) -> pd.DataFrame:
+    "The suspicious-photo flags (`FLAG_COLUMNS`) of `photo_features` output: rules `bare_mask_photo`, `covered_mouth`."
     rows, masks = [], [s for s, m in IMAGE_STEMS.items() if m == 0]
     colour = lambda g, region, stem: g.loc[stem, [f'{region}_{c}' for c in 'rgb']].to_numpy(dtype=float)
     for person, g in feats.groupby('person', sort=False):
         g = g.drop_duplicates('image').set_index('image')
         stems = [s for s in IMAGE_STEMS if s in g.index]
-        thumbs = np.stack(g.loc[stems, 'thumb'].to_list())
-        diff = np.abs(thumbs[:, None] - thumbs[None]).mean((2, 3))
-        for i in range(len(stems)):
-            for j in range(i + 1, len(stems)):
-                if diff[i, j] < dup_threshold:
-                    rows.append((person, stems[j], f'{stems[j]} is a near copy of {stems[i]} '
-                                 f'(mean grey difference {diff[i, j]:.1f} of 255)', dup_threshold - diff[i, j],
-                                 'near_duplicate', stems[i]))
         if set(stems) != set(IMAGE_STEMS): continue
         bare = colour(g, 'nose', 'incorrect_mask')
         d = {s: _chroma_distance(colour(g, 'nose', s), bare) for s in ['normal'] + masks}
@@ -207,11 +200,26 @@ def flags_from_features(feats: pd.DataFrame, dup_threshold: float = 2.0, margin:
     out['score'] = out['score'].astype(float).round(2)
     return out
 
+# %% ../nbs/23_review.ipynb #48a9422e
+def duplicate_flags(df: pd.DataFrame, max_distance: int = NEAR_DISTANCE) -> pd.DataFrame:
+    "A `near_duplicate` flag (`FLAG_COLUMNS`) for each photo of `df` with a copy earlier in the table (`mask_lab.dedup.duplicate_groups`)."
+    groups, rows = duplicate_groups(df, max_distance), []
+    for _, g in groups.groupby('group'):
+        first = g.iloc[0]
+        for _, r in g.iloc[1:].iterrows():
+            other = first['image'] if r['person'] == first['person'] else f'{first["person"]}/{first["image"]}'
+            how = 'an exact copy' if r['sha256'] == first['sha256'] else f'a near copy ({r["distance"]} of {PHASH_BITS} bits apart)'
+            rows.append((r['person'], r['image'], f'{r["image"]} is {how} of {other}', max_distance + 1 - r['distance'], 'near_duplicate', other))
+    out = pd.DataFrame(rows, columns=FLAG_COLUMNS)
+    out['score'] = out['score'].astype(float)
+    return out
+
 # %% ../nbs/23_review.ipynb #e4301f3c
-def flag_suspicious(df: pd.DataFrame, regions=FACE_REGIONS, dup_threshold: float = 2.0, margin: float = 0.0,
+def flag_suspicious(df: pd.DataFrame, regions=FACE_REGIONS, dup_threshold: int = NEAR_DISTANCE, margin: float = 0.0,
                     workers: int | None = None) -> pd.DataFrame:
-    "Photos whose labels look wrong by simple colour rules, one row per flag: person, image, reason, score (+ rule, other photo)."
-    return flags_from_features(photo_features(df, regions, workers), dup_threshold, margin)
+    "Photos whose labels look wrong by simple colour rules, and copies (`duplicate_flags`, within `dup_threshold` bits), one row per flag: person, image, reason, score (+ rule, other photo)."
+    flags, dups = flags_from_features(photo_features(df, regions, workers), margin), duplicate_flags(df, dup_threshold)
+    return pd.concat([dups, flags], ignore_index=True) if len(dups) else flags   # a copy's 'drop' comes first in `label_corrections`
 
 # %% ../nbs/23_review.ipynb #f5b3817a
 def face_regions_overlay(df: pd.DataFrame, person, regions=FACE_REGIONS, thumb=(144, 192)) -> Image.Image:
@@ -296,6 +304,15 @@ def _gallery_people(people: pd.DataFrame, n: int) -> list[str]:
     picks += [p for p in people['person'] if p not in picks]
     return picks[:n]
 
+# %% ../nbs/23_review.ipynb #150eedc3
+def _duplicates_html(df: pd.DataFrame, max_groups: int = 8) -> list[str]:
+    "The report's section on exact copies and near duplicates: a count and the gallery of the groups."
+    groups = duplicate_groups(df)
+    n = groups['group'].nunique() if len(groups) else 0
+    note = (f'<p class="note">{n} groups of copies ({len(groups)} photos) by content and perceptual hash '
+            f'(within {NEAR_DISTANCE} of {PHASH_BITS} bits){f"; the first {max_groups} shown" if n > max_groups else ""}.</p>')
+    return ['<h2>Duplicates</h2>', note] + ([f'<img alt="duplicate groups" src="{_data_uri(duplicate_gallery(groups, max_groups))}">'] if n else [])
+
 # %% ../nbs/23_review.ipynb #4b29156e
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1150px;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}img{max-width:100%}
@@ -346,6 +363,7 @@ def eda_report(data_or_df, out='report.html', cutoffs=DEFAULT_AGE_CUTOFFS, probl
         parts += ['<h2>Suspicious photos</h2>', f'<p class="note">{len(fl)} flags for {fl["person"].nunique()} people '
                   '(simple colour rules: a review list, not a verdict).</p>',
                   _table_html(fl[['person', 'image', 'rule', 'score', 'reason']]) if len(fl) else '']
+    if flags: parts += _duplicates_html(df)
     if problems is not None:
         problems = pd.DataFrame(problems)
         parts += ['<h2>Data problems</h2>', f'<p class="note">{len(problems)} problems (left out of the table).</p>',

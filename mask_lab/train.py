@@ -140,9 +140,13 @@ def _extra_loggers(cfg: TrainConfig, run_dir: Path) -> list:
     return hooks
 
 # %% ../nbs/19_train.ipynb #023674c5
+from .dedup import check_eval_folders, resolve_duplicates
+
 def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table of a run (every source of `cfg.data`, person folds, face boxes when `cfg.crop` is 'face') and its data problems."
     df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
+    df, problems = resolve_duplicates(df, problems, on_problem=cfg.on_problem)   # copies kept once or left out; near duplicates of two people: one fold
+    problems = pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
     df = add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed if cfg.split_seed is None else cfg.split_seed)
     if cfg.crop == 'face':
         from mask_lab.faces import face_boxes

@@ -84,3 +84,10 @@ def test_device_check_records_a_failing_part_and_goes_on(monkeypatch, tmp_path):
     assert out['failed'] == ['channels_last'] and out['parts']['augment']['ok']
     error = out['parts']['channels_last']['error']
     assert (error['type'], error['message']) == ('ValueError', 'no such kernel') and 'raise ValueError' in '\n'.join(error['traceback'])
+
+
+def test_bench_dedup(monkeypatch):
+    r = run_smoke('bench_dedup', monkeypatch)
+    assert (r['within']['a']['exact_extra'], r['within']['a']['near_pairs'], r['within']['b']['exact_groups']) == (1, 1, 0)
+    assert r['across']['a+b']['exact_groups'] == 1 and r['sources']['a']['photos'] == 30
+    assert r['leak_probe']['photos_with_a_near_duplicate'] == 2 and len(r['leak_probe']['leaky']['macro_f1_by_seed']) == 3
