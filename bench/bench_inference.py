@@ -14,8 +14,11 @@ load from other processes affects both sides of a ratio alike.
     python bench/bench_inference.py [--people 45] [--models mobilenetv3_small_050:64x48 resnet10t:128x96]
                                     [--rounds 3] [--threads N] [--workers N]
     python bench/bench_inference.py --smoke    # seconds: tiny data and model, one round (run by the tests)
+    python bench/bench_inference.py --people 20 --models mobilenetv2_100:160x160 dlib_resnet29:160x160 --rounds 2 --threads 1 --workers 0
+                                               # the face trunk against MobileNetV2 (`vs_first_model`)
 
 The target: `speedup.batched_vs_per_image` >= 3 for every model (`targets` in the output).
+`vs_first_model`: each model's images per second over those of the first model in `--models`, per case.
 """
 from __future__ import annotations
 import argparse, copy, json, os, platform, statistics, sys, tempfile, time, warnings
@@ -130,7 +133,9 @@ def main(argv=None):
                       'onnxruntime': onnxruntime.__version__, 'platform': platform.platform(), 'cpu_count': os.cpu_count(),
                       'torch_threads': torch.get_num_threads(), 'loader_workers': workers,
                       'loadavg_before_after': [round(load0[0], 2), round(os.getloadavg()[0], 2)],
-                      'rounds': args.rounds, 'results': results}
+                      'rounds': args.rounds, 'results': results,
+                      'vs_first_model': {f"{r['model']}:{r['size'][0]}x{r['size'][1]}": {k: round(v / results[0]['images_per_s'][k], 3)
+                                         for k, v in r['images_per_s'].items()} for r in results}}
     print(json.dumps(out, indent=1))
     return out
 

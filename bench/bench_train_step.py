@@ -3,12 +3,16 @@
     python bench/bench_train_step.py                      # mobilenetv2_100, batch 64, 128x96 and 160x160
     python bench/bench_train_step.py --model tf_efficientnet_lite0 --sizes 128x96
     python bench/bench_train_step.py --smoke             # seconds: a tiny model at 32x24, one step (run by the tests)
+    python bench/bench_train_step.py --sizes 160x160 --compare dlib_resnet29 --batch-size 32 --steps 3 --rounds 2
+                                                          # the face trunk against MobileNetV2, in the same rounds
 
 One step is forward, cross-entropy on three heads' logits, backward and an AdamW step on random inputs, as in
 `Learner.fit` without the data loader. Each setting is timed in this process's CPU time (all threads) and in wall
 time over `--steps` steps after 2 warm-up steps. Settings take turns, round after round (`--rounds`), so that
 drift in the machine's load falls on all of them alike. The figure is each setting's median time over that of
-the plain setting (contiguous memory, nothing frozen) at the same size: below 1 is faster.
+the plain setting (contiguous memory, nothing frozen) at the same size: below 1 is faster. With `--compare`, the
+other models take their turns in the same rounds, and `cpu_ratio_vs_baseline` divides each row's CPU time per
+image by that of `--model`'s plain setting at the same size.
 """
 from __future__ import annotations
 import argparse, json, os, statistics, time
@@ -33,6 +37,7 @@ def step_seconds(model: str, size, channels_last: bool, frozen: int, batch_size:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='mobilenetv2_100')
+    p.add_argument('--compare', nargs='*', default=[], help='more models, timed in the same rounds against --model')
     p.add_argument('--sizes', nargs='+', default=['128x96', '160x160'], help='HxW')
     p.add_argument('--frozen', type=int, default=3, help='stages to freeze in the frozen settings')
     p.add_argument('--batch-size', type=int, default=64)
@@ -43,23 +48,29 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.smoke:
         args.model, args.sizes, args.batch_size, args.steps, args.rounds, args.threads = 'mobilenetv3_small_050', ['32x24'], 4, 1, 1, 1
+        args.compare = []
     load0 = os.getloadavg()
     import torch
     torch.set_num_threads(args.threads)
     settings = [dict(channels_last=False, frozen=0), dict(channels_last=True, frozen=0),
                 dict(channels_last=False, frozen=args.frozen), dict(channels_last=True, frozen=args.frozen)]
-    results = []
+    models, results = [args.model, *args.compare], []
     for size_text in args.sizes:
         size = tuple(int(v) for v in size_text.split('x'))
-        times = [[] for _ in settings]
+        times = {m: [[] for _ in settings] for m in models}
         for _ in range(args.rounds):
-            for t, s in zip(times, settings): t.append(step_seconds(args.model, size, batch_size=args.batch_size, steps=args.steps, **s))
-        cpu = [statistics.median(c for c, _ in t) for t in times]
-        wall = [statistics.median(w for _, w in t) for t in times]
-        for s, c, w in zip(settings, cpu, wall):
-            results.append(dict(size=size_text, **s, cpu_seconds_per_step=round(c, 3), wall_seconds_per_step=round(w, 3),
-                                cpu_ratio=round(c / cpu[0], 3), wall_ratio=round(w / wall[0], 3)))
-    out = dict(model=args.model, batch_size=args.batch_size, threads=args.threads, steps=args.steps, rounds=args.rounds,
+            for m in models:
+                for t, s in zip(times[m], settings): t.append(step_seconds(m, size, batch_size=args.batch_size, steps=args.steps, **s))
+        base = statistics.median(c for c, _ in times[args.model][0])
+        for m in models:
+            cpu = [statistics.median(c for c, _ in t) for t in times[m]]
+            wall = [statistics.median(w for _, w in t) for t in times[m]]
+            for s, c, w in zip(settings, cpu, wall):
+                results.append(dict(size=size_text, **s, cpu_seconds_per_step=round(c, 3), wall_seconds_per_step=round(w, 3),
+                                    cpu_ratio=round(c / cpu[0], 3), wall_ratio=round(w / wall[0], 3),
+                                    **(dict(model=m, cpu_seconds_per_image=round(c / args.batch_size, 4),
+                                            cpu_ratio_vs_baseline=round(c / base, 3)) if args.compare else {})))
+    out = dict(model=args.model, compare=args.compare, batch_size=args.batch_size, threads=args.threads, steps=args.steps, rounds=args.rounds,
                loadavg_before_after=[round(v, 2) for v in (*load0, *os.getloadavg())], results=results)
     print(json.dumps(out))
     return out

@@ -11,10 +11,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', 'N_CLASSES', 'HEADS', 'DEFAULT_AGE_CUTOFFS',
-           'IMAGE_STEMS', 'IMAGE_EXTS', 'FACE_BOX', 'FACE_EYES', 'PROBLEM_COLUMNS', 'MaskLabError', 'atomic_write',
-           'write_json', 'make_folder', 'read_utf8', 'require_package', 'check_age_cutoffs', 'age_group',
-           'age_group_names', 'encode_class', 'decode_class', 'class_names', 'mask_only_label', 'is_mask_only',
-           'positive_int', 'positive_float', 'existing_dir', 'parse_person_folder', 'problem_frame',
+           'IMAGE_STEMS', 'IMAGE_EXTS', 'FACE_BOX', 'FACE_EYES', 'FACE_NOSE_MOUTH', 'PROBLEM_COLUMNS', 'MaskLabError',
+           'atomic_write', 'write_json', 'make_folder', 'read_utf8', 'require_package', 'check_age_cutoffs',
+           'age_group', 'age_group_names', 'encode_class', 'decode_class', 'class_names', 'mask_only_label',
+           'is_mask_only', 'positive_int', 'positive_float', 'existing_dir', 'parse_person_folder', 'problem_frame',
            'summarize_problems', 'DataProblemsError']
 
 # %% ../nbs/00_core.ipynb #23c11e8a
@@ -144,6 +144,9 @@ FACE_BOX = ['face_x1', 'face_y1', 'face_x2', 'face_y2']   # a photo's main face,
 
 # %% ../nbs/00_core.ipynb #75d9dac1
 FACE_EYES = ['face_lex', 'face_ley', 'face_rex', 'face_rey']
+
+# %% ../nbs/00_core.ipynb #759b0d93
+FACE_NOSE_MOUTH = ['face_nx', 'face_ny', 'face_mlx', 'face_mly', 'face_mrx', 'face_mry']   # the main face's nose tip and mouth corners (MTCNN), pixels
 
 # %% ../nbs/00_core.ipynb #47748457
 def positive_int(s: str) -> int:

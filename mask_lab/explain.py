@@ -32,8 +32,9 @@ class ClassLogProbs(nn.Module):
 
 # %% ../nbs/24_explain.ipynb #e628d148
 def last_feature_layer(model: nn.Module, size=(128, 96)) -> nn.Module:
-    "The last module of `model` (of `model.backbone` if any) whose output is a feature map with more than one position."
+    "The last module of `model` (of `model.backbone` if any) whose output is a feature map with more than one position, or the one the backbone names as `cam_layer`."
     net = getattr(model, 'backbone', model)
+    if getattr(net, 'cam_layer', None): return net.get_submodule(net.cam_layer)   # a backbone that names its own target
     found = []
     def keep(module, inputs, out):
         if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1: found.append(module)

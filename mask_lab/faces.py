@@ -12,24 +12,31 @@ from pathlib import Path
 from PIL import Image
 from PIL import ImageOps
 
-from .core import FACE_BOX, FACE_EYES, MaskLabError, atomic_write
+from .core import FACE_BOX, FACE_EYES, FACE_NOSE_MOUTH, MaskLabError, atomic_write
 from .images import image_cache_dir, load_image
 
 # %% auto #0
 __all__ = ['LANDMARK_NAMES', 'DETECTOR_INSTALL', 'CANONICAL_LANDMARKS', 'FACE_OUTLINE', 'NECK_HALF_WIDTH', 'BEND_WIDTH',
-           'FACE_COLUMNS', 'MIN_FACE_SCORE', 'DETECT_SIDE', 'DETECT_PAD', 'CANVAS_STEP', 'NO_FACE_REASON',
-           'face_detector', 'detect_face', 'detect_landmarks', 'process_detector', 'face_half_width', 'jaw',
-           'FaceFrame', 'main_face', 'detect_faces', 'faces_cache_dir', 'face_boxes', 'no_face_report']
+           'FACE_COLUMNS', 'FACE_COLUMNS_V1', 'MIN_FACE_SCORE', 'DETECT_SIDE', 'DETECT_PAD', 'CANVAS_STEP',
+           'NO_FACE_REASON', 'face_detector', 'detect_face', 'detect_landmarks', 'process_detector', 'face_half_width',
+           'jaw', 'FaceFrame', 'main_face', 'detect_faces', 'faces_cache_dir', 'face_boxes', 'no_face_report']
 
 # %% ../nbs/05_faces.ipynb #97d33b44
 LANDMARK_NAMES = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')
 DETECTOR_INSTALL = 'pip install --no-deps facenet-pytorch==2.6.0'
 
+def _command() -> str:
+    "What the user ran, for messages: 'mask-lab predict' from the shell, else 'finding faces (crop=face)'."
+    import sys
+    if Path(sys.argv[0]).name != 'mask-lab': return 'finding faces (crop=face)'
+    return ' '.join(['mask-lab', *[a for a in sys.argv[1:] if not a.startswith('-')][:1]])
+
 def face_detector(min_face_size: int = 40):
     "facenet-pytorch's MTCNN on the CPU, or a clear error saying how to install it."
     try: from facenet_pytorch.models.mtcnn import MTCNN
     except ImportError as e:
-        raise MaskLabError(f'mask synthesis needs the face detector facenet-pytorch ({e}); install it with: {DETECTOR_INSTALL}') from None
+        raise MaskLabError(f'{_command()} needs the face detector facenet-pytorch to find faces ({e}); add it with: {DETECTOR_INSTALL} '
+                           "(--no-deps: its pins of torch, torchvision, numpy and Pillow are older than the lab's)") from None
     return MTCNN(device='cpu', min_face_size=min_face_size, select_largest=True)
 
 # %% ../nbs/05_faces.ipynb #623b67b8
@@ -109,7 +116,8 @@ class FaceFrame:
         return np.stack([self._unbend(p[..., 0]), p[..., 1]], -1)
 
 # %% ../nbs/05_faces.ipynb #3dab4f67
-FACE_COLUMNS = FACE_BOX + ['face_score', 'faces_found'] + FACE_EYES
+FACE_COLUMNS = FACE_BOX + ['face_score', 'faces_found'] + FACE_EYES + FACE_NOSE_MOUTH
+FACE_COLUMNS_V1 = FACE_COLUMNS[:-len(FACE_NOSE_MOUTH)]   # what caches written before the nose and mouth were kept hold
 MIN_FACE_SCORE = 0.8   # detections below this confidence are not faces: not counted, never the main face
 
 # %% ../nbs/05_faces.ipynb #942acb07
@@ -167,9 +175,9 @@ def _face_row(boxes, scores, points, plan: dict, min_score: float) -> list:
     scores = np.asarray(scores, dtype=float).reshape(-1)
     i = main_face(boxes, scores, (w0, h0), min_score)
     found = int((scores >= min_score).sum())
-    if i is None: return [np.nan] * 5 + [found] + [np.nan] * 4
-    eyes = (np.asarray(points[i], dtype=float)[:2] - [ox, oy]) * [sx, sy]
-    return [*boxes[i], scores[i], found, *eyes.ravel()]
+    if i is None: return [np.nan] * 5 + [found] + [np.nan] * 10
+    pts = (np.asarray(points[i], dtype=float)[:5] - [ox, oy]) * [sx, sy]   # eyes, nose, mouth corners
+    return [*boxes[i], scores[i], found, *pts.ravel()]
 
 # %% ../nbs/05_faces.ipynb #584832e0
 def _detector(detector=None):
@@ -226,7 +234,8 @@ def _read_shard(f: Path) -> pd.DataFrame | None:
     "One cache file, or None when it is unreadable or not one (its photos are then detected again)."
     try: part = pd.read_csv(f)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError): return None
-    return part if set(['key'] + FACE_COLUMNS) <= set(part.columns) else None
+    # a cache written before the nose and mouth were kept still reads: those points are then missing (NaN)
+    return part.reindex(columns=['key'] + FACE_COLUMNS) if set(['key'] + FACE_COLUMNS_V1) <= set(part.columns) else None
 
 # %% ../nbs/05_faces.ipynb #59c7df24
 def _read_cache(folder: Path) -> pd.DataFrame:

