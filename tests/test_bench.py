@@ -58,3 +58,11 @@ def test_bench_augment(monkeypatch):
     r = run_smoke('bench_augment', monkeypatch)['results'][0]
     assert set(r['step_ms']) == {'jpeg', 'blur', 'erase', 'colour'}
     assert all(v > 0 for v in r['ms_per_batch'].values()) and r['batched_strong_vs_per_image'] > 0
+
+
+def test_bench_label_issues(monkeypatch):
+    out = run_smoke('bench_label_issues', monkeypatch)
+    s = out['seeds'][0]
+    assert s['photos'] == 140 and {s[k]['planted'] for k in ('gender', 'age')} == {1} and s['mask']['planted'] == 8   # 5% of each (4 swaps of 2 photos)
+    assert all(0 <= s[k][m] <= 1 for k in ('mask', 'gender', 'age') for m in ('precision_at_k', 'recall_at_2k'))
+    assert 'target_precision_at_k_ge_0.8_every_seed' in out
