@@ -59,6 +59,8 @@ class TrainConfig:
     seed: int = _opt(0, 'seed for the split, weights and shuffling', type=int)
     split_seed: int | None = _opt(None, 'seed for the person split alone (default: --seed), so that two seeds of one recipe '
                                         'validate on the same people', type=int)
+    mask_only_folds: bool = _opt(True, 'photos with a mask label only (no gender and age) join the folds by source photo, stratified by '
+                                       'mask, so that they are validated and predicted out of fold; off: they train in every fold', type=bool)
     cutoffs: tuple[int, int] = _opt((30, 58), 'training age groups are <YOUNG, YOUNG..OLD-1, >=OLD; scoring keeps 30 60',
                                     nargs=2, type=int, metavar=('YOUNG', 'OLD'), flag='--age-cutoffs')
     loss: str = _opt('ce', "loss spec: 'ce', 'focal', 'f1' or a weighted sum like '0.7*ce+0.3*f1'; per head: 'mask=ce,gender=ce,age=focal'")
@@ -125,7 +127,7 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{**OLDER_RUN_DEFAULTS, **{k: v for k, v in d.items() if k in names}})
 
-OLDER_RUN_DEFAULTS = {'crop': 'none', 'augment': 'light'}   # what a run saved before an option existed did, where today's default differs
+OLDER_RUN_DEFAULTS = {'crop': 'none', 'augment': 'light', 'mask_only_folds': False}   # what a run saved before an option existed did, where today's default differs
 
 # %% ../nbs/17_config.ipynb #99a4d65b
 def frozen_stages(cfg: TrainConfig, net) -> int:

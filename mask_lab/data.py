@@ -19,9 +19,9 @@ from .core import parse_person_folder
 from .checks import check_face_boxes, check_photo_table_columns, distinct_folders, file_name_problem, photo_table_row_problems
 
 # %% auto #0
-__all__ = ['FACE_BOX_FILE', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'CORRECTION_FIELDS', 'EVAL_COLUMNS', 'image_problems',
-           'add_listed_faces', 'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_corrections',
-           'apply_corrections', 'load_eval', 'load_folder', 'is_eval_folder', 'load_photos', 'add_person_folds']
+__all__ = ['FACE_BOX_FILE', 'TRAIN_COLUMNS', 'MASK_WORDS', 'PHOTO_TABLE', 'EVAL_COLUMNS', 'image_problems', 'add_listed_faces',
+           'load_train', 'load_photo_table', 'load_source', 'load_sources', 'load_eval', 'load_folder',
+           'is_eval_folder', 'load_photos', 'add_person_folds']
 
 # %% ../nbs/04_data.ipynb #67a7b6e6
 _STEM_NAMES = ', '.join(IMAGE_STEMS)
@@ -142,6 +142,9 @@ def add_listed_faces(df: pd.DataFrame, base) -> pd.DataFrame:
     out['faces_found'] = np.where(listed, out[cols].notna().all(axis=1).astype(float), np.nan)
     return out
 
+# %% ../nbs/04_data.ipynb #ec3dec1e
+from .corrections import CORRECTION_FIELDS, apply_corrections, corrections_for, load_corrections
+
 # %% ../nbs/04_data.ipynb #5832286e
 TRAIN_COLUMNS = ['person', 'folder', 'path', 'image', 'mask', 'gender', 'race', 'age', 'age_group', 'label']
 
@@ -259,8 +262,8 @@ def load_source(root, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', ver
     "`load_photo_table` for a folder with a `labels.csv` and no `train/`, else `load_train`."
     root = Path(os.path.expanduser(os.fspath(root)))
     if (root / PHOTO_TABLE).is_file() and not (root / 'train').is_dir():
-        if corrections is not None: raise MaskLabError(f'{root}: label corrections apply to competition folders, not to a photo table')
-        return load_photo_table(root, cutoffs, on_problem, verify_images)
+        df, problems = load_photo_table(root, cutoffs, on_problem, verify_images)
+        return (df if corrections is None else apply_corrections(df, corrections, cutoffs)), problems
     return load_train(root, cutoffs, on_problem, verify_images, corrections)
 
 # %% ../nbs/04_data.ipynb #aa04cf02
@@ -270,87 +273,14 @@ def load_sources(roots, cutoffs=DEFAULT_AGE_CUTOFFS, on_problem: str = 'skip', v
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
     if not roots: raise MaskLabError('no data folder given')
     distinct_folders(roots)   # the same folder twice would leak its validation people into training
-    if corrections is not None and len(roots) > 1: raise MaskLabError('label corrections need a single data folder')
+    if corrections is not None and not isinstance(corrections, pd.DataFrame): corrections = load_corrections(corrections)
+    per_root = corrections_for(corrections, roots) if corrections is not None else [None] * len(roots)   # by their source column
     tables, problems = [], []
     for k, root in enumerate(roots):
-        df, pr = load_source(root, cutoffs, on_problem, verify_images, corrections)
+        df, pr = load_source(root, cutoffs, on_problem, verify_images, per_root[k])
         if len(roots) > 1: df['person'] = f'{k}/' + df['person'].astype(str)
         tables.append(df.assign(source=k)); problems.append(pr)
     return pd.concat(tables, ignore_index=True), problem_frame(pd.concat(problems, ignore_index=True))
-
-# %% ../nbs/04_data.ipynb #a83bc9d6
-CORRECTION_FIELDS = ('gender', 'age', 'exclude') + tuple(IMAGE_STEMS)
-_YES = ('', 'yes', 'true', '1')
-
-def _correction_error(path, errors):
-    n = len(errors)
-    return DataProblemsError([(str(path), e) for e in errors], f'{n} bad correction{"" if n == 1 else "s"} in {path}')
-
-# %% ../nbs/04_data.ipynb #b7fe7721
-def load_corrections(path) -> pd.DataFrame:
-    "The checked label corrections of the CSV at `path` (columns person, field, value, reason, + line), values normalised."
-    path = Path(path)
-    if not path.is_file(): raise MaskLabError(f'corrections file not found: {path}')
-    df = _read_csv(path, ('person', 'field', 'value'))
-    if 'reason' not in df.columns: df['reason'] = ''
-    df = df[['person', 'field', 'value', 'reason']].apply(lambda c: c.str.strip())
-    df.insert(0, 'line', np.arange(2, len(df) + 2))
-    errors, seen = [], {}
-    for i, (line, person, fld, value) in enumerate(zip(df['line'], df['person'], df['field'], df['value'])):
-        fld = fld.lower(); value = value if fld in ('gender', 'age') else value.lower()
-        err = None
-        if not person: err = 'empty person id'
-        elif fld not in CORRECTION_FIELDS: err = f'unknown field {fld!r} (fields: {", ".join(CORRECTION_FIELDS)})'
-        elif fld == 'gender':
-            value = value.lower()
-            if value not in GENDER_NAMES: err = f'gender must be {" or ".join(GENDER_NAMES)}, got {value!r}'
-        elif fld == 'age':
-            if not re.fullmatch(r'[0-9]+', value) or not 1 <= int(value) <= 120: err = f'age must be a whole number in 1..120, got {value!r}'
-            else: value = str(int(value))
-        elif fld == 'exclude':
-            if value not in _YES: err = f'exclude takes an empty value, yes, true or 1, got {value!r}'
-        elif value not in ('', 'drop') and value not in IMAGE_STEMS:
-            err = f'a photo correction takes another photo name ({_STEM_NAMES}), drop, or nothing; got {value!r}'
-        if err is None and (person, fld) in seen and seen[person, fld][1] != value:
-            err = f'person {person} field {fld} is already corrected to {seen[person, fld][1]!r} on line {seen[person, fld][0]}'
-        if err: errors.append(f'line {line}: {err}')
-        else: seen.setdefault((person, fld), (line, value))
-        df.iloc[i, 2], df.iloc[i, 3] = fld, value
-    if errors: raise _correction_error(path, errors)
-    df.attrs['path'] = str(path)
-    return df.reset_index(drop=True)
-
-# %% ../nbs/04_data.ipynb #8beaf1c8
-def apply_corrections(df: pd.DataFrame, corrections, cutoffs=DEFAULT_AGE_CUTOFFS, skipped=()) -> pd.DataFrame:
-    "Copy of the image table `df` with `corrections` (a path or `load_corrections` table) applied; age_group and label recomputed."
-    # skipped: ids of people left out for data problems; their corrections are not errors, just nothing to do
-    if not isinstance(corrections, pd.DataFrame): corrections = load_corrections(corrections)
-    source = corrections.attrs.get('path', 'the corrections table')
-    cutoffs = check_age_cutoffs(cutoffs)
-    out = df.copy()
-    known, skipped = set(out['person']), set(skipped)
-    drop, errors = np.zeros(len(out), bool), []
-    for line, person, fld, value in zip(corrections['line'], corrections['person'], corrections['field'], corrections['value']):
-        if person not in known:
-            if person in skipped: continue
-            padded = [p for p in known if p.lstrip('0') == person.lstrip('0')]
-            hint = f' (did you mean {padded[0]}? spreadsheets drop leading zeros)' if padded else ''
-            errors.append(f'line {line}: person {person!r} is not in the data{hint}'); continue
-        rows = (out['person'] == person).to_numpy()
-        if fld == 'gender': out.loc[rows, 'gender'] = GENDER_NAMES.index(value)
-        elif fld == 'age': out.loc[rows, 'age'] = int(value)
-        elif fld == 'exclude': drop |= rows
-        elif value:
-            photo = rows & (out['image'] == fld).to_numpy()
-            if not photo.any(): errors.append(f'line {line}: person {person} has no photo {fld!r} in the table'); continue
-            if value == 'drop': drop |= photo
-            else: out.loc[photo, 'mask'] = IMAGE_STEMS[value]
-    if errors: raise _correction_error(source, errors)
-    out = out[~drop].reset_index(drop=True)
-    if not len(out): raise MaskLabError(f'{source}: the corrections leave no photo')
-    out['age_group'] = age_group(out['age'].to_numpy(), cutoffs)
-    out['label'] = encode_class(out['mask'], out['gender'], out['age_group'])
-    return out.astype({c: 'int64' for c in ('mask', 'gender', 'age', 'age_group', 'label')})
 
 # %% ../nbs/04_data.ipynb #8cada98b
 EVAL_COLUMNS = ['ImageID', 'path', 'ans']

@@ -59,6 +59,7 @@ def _cutoffs(preds, cutoffs=None) -> tuple[int, int]:
 # %% ../nbs/25_evaluate.ipynb #261e8522
 def _validation_predictions(model, cfg, run_dir, data=None, batch_size=64, num_workers=None) -> pd.DataFrame:
     valid = validation_table(run_dir, data, cfg)
+    valid = valid[valid['label'].to_numpy() < N_CLASSES]   # the report is over the 18 classes: photos with all three labels
     probs = predict_probs(model, valid, Preprocess.from_dict(cfg['preprocess']), batch_size=batch_size, num_workers=num_workers)
     preds = predictions_frame(valid, probs, cfg.get('cutoffs'))
     preds.attrs['run'] = str(run_dir)

@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from sklearn.metrics import f1_score
 
-from .core import MaskLabError, write_json
+from .core import MaskLabError, is_mask_only, write_json
 from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, person_resamples, prediction_scores, weighted_macro_f1
 from .runs import write_csv
-from .config import TrainConfig, read_experiment
+from .config import OLDER_RUN_DEFAULTS, TrainConfig, read_experiment
 from .train import Interrupted, save_valid_predictions, train
 from .metrics import chunked
 from .runs import run_file
@@ -70,8 +70,9 @@ def open_cv(cv_dir, record: dict | None = None, eval_data=None) -> dict:
         if path.exists():
             try: info = json.loads(path.read_text())
             except ValueError as e: raise MaskLabError(f'{path}: cannot read ({e})') from None
-            if record is not None and info.get('config') != record:
-                raise MaskLabError(f'{path}: this CV folder was made from another config ({_differences(info.get("config", {}), record)}); '
+            saved = {**{k: v for k, v in OLDER_RUN_DEFAULTS.items() if k in (record or {})}, **info.get('config', {})}   # made before an option existed
+            if record is not None and saved != record:
+                raise MaskLabError(f'{path}: this CV folder was made from another config ({_differences(saved, record)}); '
                                    'use another name, or the same config to continue it')
             if eval_data is not None and info.get('eval') != str(Path(eval_data).resolve()):
                 info['eval'] = str(Path(eval_data).resolve()); write_json(path, info)
@@ -107,7 +108,7 @@ def _train_fold(cv_dir: Path, info: dict, k: int, verbose: bool) -> str:
             if state == 'partial': train(resume=run, verbose=verbose, live=False)
             else:
                 if state == 'empty': shutil.rmtree(run)   # killed before its first checkpoint: nothing to keep
-                cfg = TrainConfig(**{**info['config'], 'fold': k})
+                cfg = TrainConfig.from_dict({**info['config'], 'fold': k})   # a CV made before an option existed keeps what it did
                 train(cfg.data, config=cfg, out=cv_dir, name=run.name, verbose=verbose, live=False)
         except Interrupted as e:
             raise Interrupted(f'{e}; or continue the whole CV with: mask-lab cv --out {cv_dir.parent} --name {cv_dir.name}', e.learn) from None
@@ -127,7 +128,7 @@ def _run_fold_processes(cv_dir: Path, folds: list[int], jobs: int, verbose: bool
 
 # %% ../nbs/20_experiments.ipynb #113414d9
 def oof_predictions(cv_dir, folds: int) -> pd.DataFrame:
-    "The folds' validation predictions together, with a `fold` column: every training image with gender and age, predicted once."
+    "The folds' validation predictions together, with a `fold` column: every training image predicted once (mask-only ones too, unless the CV predates that)."
     cv_dir = Path(cv_dir)
     parts = [pd.read_csv(run_file(cv_dir / f'fold_{k}', 'valid_predictions'), dtype={'person': str, 'path': str}).assign(fold=k) for k in range(folds)]
     oof = pd.concat(parts, ignore_index=True)
@@ -286,6 +287,7 @@ def compare(a, b, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> d
     if changed.any():
         raise MaskLabError(f'{name_a} and {name_b} disagree on the label or person of {changed.sum()} shared images '
                            f'(e.g. {both.path[changed].iloc[0]}): trained on other versions of the data?')
+    both = both[~is_mask_only(both.label_a.to_numpy())]   # the 18-class score: photos with all three labels
     y, people = both.label_a.to_numpy(np.int64), both.person_a.to_numpy()
     pred_a = both[[c + '_a' for c in PRED_COLUMNS]].to_numpy().argmax(1)
     pred_b = both[[c + '_b' for c in PRED_COLUMNS]].to_numpy().argmax(1)

@@ -13,7 +13,8 @@ from contextlib import contextmanager, nullcontext
 from sklearn.metrics import f1_score
 from fastcore.basics import patch
 
-from .core import HEADS, MaskLabError, decode_class
+from .core import HEADS, MaskLabError, decode_class, is_mask_only
+from .metrics import label_masks, label_probs
 from .runtime import all_gather, default_device, dist_info, rng_states, set_rng_states
 from .model import class_log_probs
 from .losses import make_loss
@@ -111,11 +112,14 @@ def optim_hook(hooks) -> OptimHook | None:
 
 # %% ../nbs/14_learner.ipynb #d8e2ad20
 def classification_metrics(y_true, y_pred) -> dict:
-    "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy."
+    "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy; a mask-only label counts for the mask head alone."
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out = {'macro_f1': f1_score(y_true, y_pred, average='macro'), 'accuracy': float((y_true == y_pred).mean())}
-    for head, t, p in zip(HEADS, decode_class(y_true), decode_class(y_pred)):
+    full = ~is_mask_only(y_true)   # mask-only photos count for the mask head alone
+    t18, p18 = y_true[full], y_pred[full]
+    out = {'macro_f1': f1_score(t18, p18, average='macro'), 'accuracy': float((t18 == p18).mean())}
+    for head, t, p in zip(HEADS, decode_class(t18), decode_class(p18)):
         out[f'{head}_f1'] = f1_score(t, p, average='macro')
+    if not full.all(): out['mask_f1'] = f1_score(label_masks(y_true), decode_class(y_pred)[0], average='macro')
     return {k: float(v) for k, v in out.items()}
 
 # %% ../nbs/14_learner.ipynb #b692ada6
@@ -239,7 +243,8 @@ def validate(self: Learner) -> dict:
     if self.ddp is not None:
         parts = all_gather((probs, ys))
         probs, ys = np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
-    loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
+    if is_mask_only(ys).any(): loss = float(-np.log(np.clip(label_probs(probs, ys), 1e-12, None)).mean())   # their mask's probability
+    else: loss = F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.from_numpy(ys)).item()
     return {'valid_loss': loss, **classification_metrics(ys, probs.argmax(1))}
 
 # %% ../nbs/14_learner.ipynb #de94f95c

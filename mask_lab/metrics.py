@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from .core import HEADS, MaskLabError, N_CLASSES, decode_class
+from .core import HEADS, MaskLabError, N_CLASSES, decode_class, is_mask_only
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'BOOTSTRAP_RESAMPLES', 'BOOTSTRAP_SEED', 'WIDE_INTERVAL', 'person_resamples', 'weighted_macro_f1',
-           'bootstrap_macro_f1', 'chunked', 'prediction_scores', 'head_scores', 'predictions_table']
+           'bootstrap_macro_f1', 'chunked', 'head_probs', 'label_masks', 'label_probs', 'prediction_scores',
+           'head_scores', 'predictions_table']
 
 # %% ../nbs/12_metrics.ipynb #f21bb0c9
 PRED_COLUMNS = [f'p{c}' for c in range(N_CLASSES)]
@@ -49,20 +50,46 @@ def bootstrap_macro_f1(y, pred, people, n: int = BOOTSTRAP_RESAMPLES, seed: int 
 def chunked(w: np.ndarray, size: int = 100):
     for i in range(0, len(w), size): yield w[i:i + size]
 
+# %% ../nbs/12_metrics.ipynb #b171801a
+def head_probs(probs) -> dict:
+    "Each head's probabilities (`{'mask': (n, 3), 'gender': (n, 2), 'age': (n, 3)}`) from (n, 18) class probabilities: sums over the classes."
+    probs = np.asarray(probs, dtype=np.float64)
+    return {head: probs @ np.eye(k)[part] for (head, k), part in zip(HEADS.items(), decode_class(np.arange(N_CLASSES)))}
+
+# %% ../nbs/12_metrics.ipynb #5f231338
+def label_masks(labels) -> np.ndarray:
+    "The mask status of each label, an 18-class one or a mask-only one."
+    labels = np.asarray(labels, dtype=np.int64)
+    only = is_mask_only(labels)
+    return np.where(only, labels - N_CLASSES, decode_class(np.where(only, 0, labels))[0])
+
+# %% ../nbs/12_metrics.ipynb #a46464a6
+def label_probs(probs, labels) -> np.ndarray:
+    "The probability each row of (n, 18) `probs` gives its label; for a mask-only label, that of its mask status."
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    rows, only = np.arange(len(labels)), is_mask_only(labels)
+    return np.where(only, head_probs(probs)['mask'][rows, label_masks(labels)], probs[rows, np.where(only, 0, labels)])
+
 # %% ../nbs/12_metrics.ipynb #b0c681be
 def prediction_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
-    "Macro F1 of a predictions table (`person`, `label`, `p0`..`p17`), its bootstrap 95% interval over people, and the counts."
-    y, pred = preds['label'].to_numpy(np.int64), preds[PRED_COLUMNS].to_numpy().argmax(1)
-    return {'macro_f1': float(f1_score(y, pred, average='macro')), 'ci95': list(bootstrap_macro_f1(y, pred, preds['person'], n, seed)),
-            'people': int(preds['person'].nunique()), 'images': len(preds)}
+    "Macro F1 of a predictions table (`person`, `label`, `p0`..`p17`), its bootstrap 95% interval over people, and the counts (photos with all three labels; mask-only ones counted apart)."
+    only = is_mask_only(preds['label'].to_numpy())   # mask-only photos: scored by `head_scores`' mask head alone
+    full = preds[~only]
+    y, pred = full['label'].to_numpy(np.int64), full[PRED_COLUMNS].to_numpy().argmax(1)
+    out = {'macro_f1': float(f1_score(y, pred, average='macro')), 'ci95': list(bootstrap_macro_f1(y, pred, full['person'], n, seed)),
+           'people': int(full['person'].nunique()), 'images': len(full)}
+    return {**out, 'mask_only_images': int(only.sum())} if only.any() else out
 
 # %% ../nbs/12_metrics.ipynb #a32c48e6
 def head_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
     "Per head (mask, gender, age): the macro F1 of the part of the predicted class, with its bootstrap 95% interval over people."
     y, pred = preds['label'].to_numpy(np.int64), preds[PRED_COLUMNS].to_numpy().argmax(1)
-    out = {}
-    for head, t, p in zip(HEADS, decode_class(y), decode_class(pred)):
-        out[head] = {'macro_f1': float(f1_score(t, p, average='macro')), 'ci95': list(bootstrap_macro_f1(t, p, preds['person'], n, seed))}
+    full, out = ~is_mask_only(y), {}   # the mask head on every photo, gender and age on those with all three labels
+    for head, t, p in zip(HEADS, decode_class(np.where(full, y, 0)), decode_class(pred)):
+        keep = np.ones(len(y), bool) if head == 'mask' else full
+        t = label_masks(y) if head == 'mask' else t
+        out[head] = {'macro_f1': float(f1_score(t[keep], p[keep], average='macro')),
+                     'ci95': list(bootstrap_macro_f1(t[keep], p[keep], preds['person'][keep], n, seed))}
     return out
 
 # %% ../nbs/12_metrics.ipynb #e0427511

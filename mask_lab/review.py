@@ -8,6 +8,7 @@ import base64, html, io
 import numpy as np
 import pandas as pd
 import ipywidgets as widgets
+from fastcore.basics import patch
 from pathlib import Path
 from PIL import Image, ImageDraw
 
@@ -23,8 +24,8 @@ from .dedup import NEAR_DISTANCE, PHASH_BITS, duplicate_gallery, duplicate_group
 # %% auto #0
 __all__ = ['FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS', 'CORRECTION_COLUMNS', 'person_gallery', 'class_gallery',
            'GalleryWidget', 'gallery_widget', 'photo_features', 'flags_from_features', 'duplicate_flags',
-           'flag_suspicious', 'face_regions_overlay', 'label_corrections', 'write_label_corrections',
-           'fig_channel_brightness', 'eda_report', 'eda_report_from_folder']
+           'flag_suspicious', 'face_regions_overlay', 'label_corrections', 'write_label_corrections', 'suspect_sheet',
+           'IssueReview', 'issue_review', 'fig_channel_brightness', 'eda_report', 'eda_report_from_folder']
 
 # %% ../nbs/23_review.ipynb #5b9c3bb7
 def _photos(rows: pd.DataFrame, margin: float | None) -> list:
@@ -260,6 +261,63 @@ def write_label_corrections(flags: pd.DataFrame, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     label_corrections(flags).to_csv(path, index=False)
     return path
+
+# %% ../nbs/23_review.ipynb #9a1b5059
+def suspect_sheet(issue, table: pd.DataFrame, thumb=(108, 144)) -> Image.Image:
+    "The photos behind one row of `label_issues` (the photo, or all the person's photos) titled with its given and predicted label."
+    rows = table[table['path'].astype(str) == issue.photo] if issue.kind == 'mask' else table[table['person'].astype(str) == issue.person]
+    age = f' (age {issue.age}, {issue.years_off} years outside the predicted group)' if issue.kind == 'age' else ''
+    title = f'{issue.person} {issue.kind}: given {issue.given}{age}, predicted {issue.predicted}, quality {issue.quality:.3f}'
+    return contact_sheet(rows['path'].tolist(), [str(c) for c in rows['image']], thumb=thumb, title=title)
+
+# %% ../nbs/23_review.ipynb #27416815
+class IssueReview(widgets.VBox):
+    "Step through the flagged suspects of `label_issues`: Accept writes the suggested correction into `corrections`, Reject skips it."
+    def __init__(self, issues: pd.DataFrame, table: pd.DataFrame, corrections):
+        from mask_lab.label_issues import suggested_corrections
+        super().__init__()
+        self.issues = issues[issues['issue']].reset_index(drop=True)
+        self.suggested = suggested_corrections(self.issues, table)   # one row per flagged suspect, in the same order
+        self.table, self.path = table, Path(corrections)
+        self.kept = pd.read_csv(self.path, dtype=str, keep_default_na=False) if self.path.exists() else None   # the file as it was
+        self.decisions, self.at = [None] * len(self.issues), 0
+        self.image, self.text = widgets.Image(format='jpeg'), widgets.HTML()
+        buttons = [widgets.Button(description=d) for d in ('Accept', 'Reject', 'Back')]
+        buttons[0].on_click(lambda _: self.decide(True)); buttons[1].on_click(lambda _: self.decide(False))
+        buttons[2].on_click(lambda _: self.go(self.at - 1))
+        self.children = [self.text, self.image, widgets.HBox(buttons)]
+        self.go(0)
+
+# %% ../nbs/23_review.ipynb #b731d743
+@patch
+def go(self: IssueReview, at: int):
+    "Show suspect `at` (clipped to the list); past the last one, say what was decided."
+    self.at = max(0, min(at, len(self.issues)))
+    done = sum(d is not None for d in self.decisions)
+    if self.at == len(self.issues):
+        self.text.value = f'{done} of {len(self.issues)} suspects decided: {sum(d is True for d in self.decisions)} accepted into {html.escape(str(self.path))}'
+        self.image.value = b''; return
+    s = self.suggested.iloc[self.at]
+    decided = {None: 'not decided', True: 'accepted', False: 'rejected'}[self.decisions[self.at]]
+    self.text.value = (f'suspect {self.at + 1} of {len(self.issues)} ({decided}); suggested correction: '
+                       f'<code>{html.escape(", ".join(str(s[c]) for c in ("person", "field", "value", "photo") if s[c]))}</code>')
+    self.image.value = _jpeg(suspect_sheet(self.issues.iloc[self.at], self.table))
+
+@patch
+def decide(self: IssueReview, accept: bool):
+    "Accept or reject the suspect shown, rewrite the corrections file, and show the next one."
+    from mask_lab.runs import write_csv
+    if self.at >= len(self.issues): return
+    self.decisions[self.at] = bool(accept)
+    accepted = self.suggested[[d is True for d in self.decisions]]
+    out = accepted if self.kept is None else pd.concat([self.kept, accepted], ignore_index=True).fillna('')
+    write_csv(out, self.path)
+    self.go(self.at + 1)
+
+# %% ../nbs/23_review.ipynb #e4b806dd
+def issue_review(issues: pd.DataFrame, table: pd.DataFrame, corrections) -> IssueReview:
+    "A widget to accept or reject each suspect `label_issues` flags into the corrections file `corrections`."
+    return IssueReview(issues, table, corrections)
 
 # %% ../nbs/23_review.ipynb #f24f35f5
 def fig_channel_brightness(stats: pd.DataFrame):

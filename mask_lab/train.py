@@ -34,8 +34,8 @@ from .runs import run_file
 
 # %% auto #0
 __all__ = ['parse_mapping', 'build_loss', 'seed_everything', 'environment', 'distributed_env', 'distributed', 'shard_loader',
-           'load_split', 'check_labels', 'build_learner', 'Interrupted', 'save_valid_predictions', 'train',
-           'resume_run']
+           'add_photo_folds', 'load_split', 'check_labels', 'build_learner', 'Interrupted', 'save_valid_predictions',
+           'train', 'resume_run']
 
 # %% ../nbs/19_train.ipynb #281a0256
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -139,6 +139,33 @@ def _extra_loggers(cfg: TrainConfig, run_dir: Path) -> list:
         hooks.append(WandbLogger(config=cfg.to_dict(), dir=run_dir))
     return hooks
 
+# %% ../nbs/19_train.ipynb #dbf4f9de
+def add_photo_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
+    "Copy of `df` (folds from `mask_lab.data.add_person_folds`) with its mask-only photos in folds too: by source photo, stratified by mask."
+    import warnings
+    from sklearn.model_selection import StratifiedGroupKFold
+    from mask_lab.core import N_CLASSES
+    only = (df['fold'].to_numpy() < 0) & is_mask_only(df['label'].to_numpy())
+    if not only.any(): return df
+    sub = df[only]
+    photo = sub['person'].astype(str)   # a photo table's person: its `person` or `source_image` column, else the file
+    if 'source_image' in sub.columns:   # several crops of one photo stay together
+        named = sub['source_image'].fillna('').astype(str).str.strip()
+        photo = photo.where(named == '', named)
+    if 'source' in sub.columns: photo = sub['source'].astype(str) + '/' + photo
+    groups = pd.factorize(photo)[0]
+    masks = sub['label'].to_numpy(np.int64) - N_CLASSES
+    if groups.max() + 1 >= n_splits:
+        fold = np.empty(len(sub), np.int64)
+        with warnings.catch_warnings():   # a mask status held by fewer photos than folds is fine here: they are extra
+            warnings.simplefilter('ignore', UserWarning)
+            split = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros((len(sub), 1)), masks, groups)
+            for k, (_, val) in enumerate(split): fold[val] = k
+    else: fold = np.random.default_rng(seed).permutation(n_splits)[groups]   # fewer photos than folds: one per fold
+    out = df.copy()
+    out.loc[only, 'fold'] = fold
+    return out
+
 # %% ../nbs/19_train.ipynb #023674c5
 from .dedup import check_eval_folders, resolve_duplicates
 
@@ -147,7 +174,9 @@ def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, p
     df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
     df, problems = resolve_duplicates(df, problems, on_problem=cfg.on_problem)   # copies kept once or left out; near duplicates of two people: one fold
     problems = pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
-    df = add_person_folds(df, n_splits=cfg.n_splits, seed=cfg.seed if cfg.split_seed is None else cfg.split_seed)
+    split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    df = add_person_folds(df, n_splits=cfg.n_splits, seed=split_seed)
+    if cfg.mask_only_folds: df = add_photo_folds(df, n_splits=cfg.n_splits, seed=split_seed)
     if cfg.crop == 'face':
         from mask_lab.faces import face_boxes
         df = face_boxes(df, progress=verbose)

@@ -91,3 +91,11 @@ def test_bench_dedup(monkeypatch):
     assert (r['within']['a']['exact_extra'], r['within']['a']['near_pairs'], r['within']['b']['exact_groups']) == (1, 1, 0)
     assert r['across']['a+b']['exact_groups'] == 1 and r['sources']['a']['photos'] == 30
     assert r['leak_probe']['photos_with_a_near_duplicate'] == 2 and len(r['leak_probe']['leaky']['macro_f1_by_seed']) == 3
+
+
+def test_bench_label_issues(monkeypatch):
+    out = run_smoke('bench_label_issues', monkeypatch)
+    s = out['seeds'][0]
+    assert s['photos'] == 140 and {s[k]['planted'] for k in ('gender', 'age')} == {1} and s['mask']['planted'] == 8   # 5% of each (4 swaps of 2 photos)
+    assert all(0 <= s[k][m] <= 1 for k in ('mask', 'gender', 'age') for m in ('precision_at_k', 'recall_at_2k'))
+    assert 'target_precision_at_k_ge_0.8_every_seed' in out

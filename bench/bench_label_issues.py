@@ -1,0 +1,128 @@
+"""Does `label_issues` find planted label errors? Precision and recall of its top suspects on demo data. Prints one JSON object.
+
+    python bench/bench_label_issues.py                          # 3 seeds, 80 demo people each, 3-fold CV
+    python bench/bench_label_issues.py --seeds 0 --people 60
+    python bench/bench_label_issues.py --smoke                  # seconds: tiny data, one epoch (run by the tests)
+
+For each seed: `mask_lab.demo_data.make_demo_data` draws `--people` people (7 photos each, 192x256), and a known share
+(`--rate`, 5%) of each kind of label is made wrong through a corrections file (`--corrections`, the lab's own way
+of changing labels, so the photos stay untouched): the gender of 5% of the people, the age of another 5% moved across
+an age-group boundary (to the middle of a neighbouring group), and for 5% of the photos the `incorrect_mask` and
+`normal` labels swapped (a swap changes two photos of one person). `mask_lab.experiments.cv` cross-validates the
+recipe below on the noisy labels, and `mask_lab.label_issues.label_issues` ranks the suspects of each kind from the
+out-of-fold probabilities: photos for the mask status, people for gender and age. For each kind, among its top k
+suspects (k = the number planted, and 2k): precision = planted flips found / k, recall = planted flips found / planted.
+Target: precision at k >= 0.8 in every seed (all kinds together: found / planted over the three kinds).
+
+The CV folders are kept in `--work` (default `~/.cache/mask_lab/bench_label_issues`); a second run reuses them.
+"""
+from __future__ import annotations
+import argparse, json, os, sys, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CACHE = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'mask_lab'
+RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], augment='light', epochs=4, cache='ram', lr=3e-3, batch_size=32,
+              class_weights=1, label_smoothing=0, cutoffs=[30, 60], num_workers=0)
+PHOTO_SIZE = (192, 256)   # half the demo's default: the recipe's 64x64 face crops need no more, and decoding costs less
+NEIGHBOUR_AGE = {0: (45,), 1: (22, 68), 2: (45,)}   # for each age group (30/60 cut-offs), ages in the middle of the groups beside it
+
+
+def plant_errors(demo: Path, rate: float, seed: int) -> pd.DataFrame:
+    "Corrections (person, field, value, reason) that make `rate` of the genders, ages and incorrect/normal photo labels wrong."
+    from mask_lab.core import GENDER_NAMES, age_group
+    people = pd.read_csv(demo / 'train' / 'train.csv', dtype={'id': str})
+    rng = np.random.default_rng(seed)
+    n = len(people)
+    n_people, n_swaps = max(1, round(rate * n)), max(1, round(rate * n * 7 / 2))   # a swap changes two photos
+    order = rng.permutation(n)
+    rows = []
+    for i in order[:n_people]:
+        p = people.iloc[i]
+        rows.append((p.id, 'gender', GENDER_NAMES[1 - GENDER_NAMES.index(p.gender)], 'planted'))
+    for i in order[n_people:2 * n_people]:
+        p = people.iloc[i]
+        rows.append((p.id, 'age', str(rng.choice(NEIGHBOUR_AGE[int(age_group(p.age, (30, 60)))])), 'planted'))
+    for i in rng.permutation(n)[:n_swaps]:
+        pid = people.iloc[i].id
+        rows += [(pid, 'incorrect_mask', 'normal', 'planted'), (pid, 'normal', 'incorrect_mask', 'planted')]
+    return pd.DataFrame(rows, columns=['person', 'field', 'value', 'reason'])
+
+
+def planted_keys(planted: pd.DataFrame, demo: Path) -> dict:
+    "The planted errors as the keys `label_issues` ranks: photo paths for the mask, person ids for gender and age."
+    images = demo.resolve() / 'train' / 'images'
+    folders = {f.name.split('_')[0]: f.name for f in images.iterdir()}
+    mask = planted[planted.field.isin(('incorrect_mask', 'normal'))]
+    return {'mask': {str(images / folders[p] / f'{f}.jpg') for p, f in zip(mask.person, mask.field)},
+            'gender': set(planted.person[planted.field == 'gender']), 'age': set(planted.person[planted.field == 'age'])}
+
+
+def scores(issues: pd.DataFrame, keys: dict) -> dict:
+    "Precision and recall at k and 2k (k = planted count) of each kind's ranking, and of all kinds together."
+    out, found_k, planted_all = {}, 0, 0
+    for kind, truth in keys.items():
+        ranked = issues[issues.kind == kind].sort_values('quality', kind='stable')
+        ids = (ranked.photo if kind == 'mask' else ranked.person).astype(str).tolist()
+        k = len(truth); res = {'planted': k, 'flagged': int(ranked.issue.sum())}
+        for name, top in (('k', k), ('2k', 2 * k)):
+            hits = len(set(ids[:top]) & truth)
+            res[f'precision_at_{name}'], res[f'recall_at_{name}'] = round(hits / top, 3), round(hits / k, 3)
+        flagged = set(np.asarray(ids)[ranked.issue.to_numpy()])
+        res['flagged_precision'] = round(len(flagged & truth) / max(1, len(flagged)), 3)
+        res['flagged_recall'] = round(len(flagged & truth) / k, 3)
+        out[kind] = res; found_k += round(res['precision_at_k'] * k); planted_all += k
+    out['all_precision_at_k'] = round(found_k / planted_all, 3)
+    return out
+
+
+def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe: dict) -> dict:
+    from mask_lab.demo_data import make_demo_data
+    from mask_lab.experiments import cv
+    from mask_lab.label_issues import label_issues
+    base = work / f'people{people}_seed{seed}'
+    demo = base / 'demo'
+    if not (demo / 'train' / 'train.csv').exists():
+        import shutil; shutil.rmtree(demo, ignore_errors=True)
+        make_demo_data(demo, people=people, seed=seed, eval_people=0, size=PHOTO_SIZE)
+    planted = plant_errors(demo, rate, seed)
+    planted.to_csv(base / 'planted.csv', index=False)
+    t0 = time.time()
+    res = cv({**recipe, 'seed': seed, 'corrections': str(base / 'planted.csv')}, folds=folds, out=base, name='cv', data=str(demo), verbose=False)
+    issues = label_issues(base / 'cv')
+    return {'seed': seed, 'people': people, 'photos': people * 7, 'cv_seconds': round(time.time() - t0),
+            'oof_macro_f1': round(res['scores']['macro_f1'], 3),
+            'oof_head_f1': {h: round(s['macro_f1'], 3) for h, s in res['scores']['heads'].items()},
+            **scores(issues, planted_keys(planted, demo))}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--people', type=int, default=80, help='demo people per seed (7 photos each)')
+    p.add_argument('--rate', type=float, default=0.05, help='share of each kind of label made wrong')
+    p.add_argument('--folds', type=int, default=3)
+    p.add_argument('--epochs', type=int, default=RECIPE['epochs'])
+    p.add_argument('--work', type=Path, default=CACHE / 'bench_label_issues', help='folder for the demo data and CV folders (kept)')
+    p.add_argument('--smoke', action='store_true', help='seconds: 20 people, 2 folds, one epoch at 32x32, one seed, in a new temporary folder')
+    a = p.parse_args(argv)
+    recipe = {**RECIPE, 'epochs': a.epochs}
+    if a.smoke:
+        import tempfile
+        a.seeds, a.people, a.folds, a.work = [0], 20, 2, Path(tempfile.mkdtemp())
+        recipe.update(epochs=1, size=[32, 32], crop='none')
+    load0 = os.getloadavg()
+    seeds = [run_seed(s, a.people, a.rate, a.folds, a.work, recipe) for s in a.seeds]
+    out = {'command': ' '.join(['python', 'bench/bench_label_issues.py', *(sys.argv[1:] if argv is None else argv)]),
+           'recipe': recipe, 'folds': a.folds, 'rate': a.rate, 'seeds': seeds,
+           'target_precision_at_k_ge_0.8_every_seed': all(s['all_precision_at_k'] >= 0.8 for s in seeds),
+           'loadavg_before_after': [round(v, 2) for v in (*load0, *os.getloadavg())], 'cpu_count': os.cpu_count()}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == '__main__':
+    os.environ.pop('IN_TEST', None)
+    main()
