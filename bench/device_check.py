@@ -62,7 +62,7 @@ class Check:
         if self._demo is None:
             from mask_lab.demo_data import make_demo_data
             self._demo = make_demo_data(self.tmp / 'demo', people=10 if self.smoke else 60, seed=0, eval_people=2 if self.smoke else 10,
-                                        size=(96, 128) if self.smoke else (384, 512))
+                                        size=(96, 128) if self.smoke else (192, 256))
         return self._demo
 
     def recipe(self, **kw) -> dict:
@@ -185,15 +185,15 @@ def part_resume(c: Check) -> dict:
 
 
 def part_amp(c: Check) -> dict:
-    epochs = 2 if c.smoke else 6
+    epochs, batch = (2, c.batch) if c.smoke else (8, 32)   # batches of 32: more steps on the small demo data
     scores = {}
     for amp in (True, False):
-        run = c.train(f'amp_{amp}', amp=amp, epochs=epochs).run_dir
+        run = c.train(f'amp_{amp}', amp=amp, epochs=epochs, batch_size=batch).run_dir
         s = json.loads((run / 'valid_scores.json').read_text())
         scores['mixed' if amp else 'full'] = {'macro_f1': s['macro_f1'], 'ci95': s['ci95']}
     m, f = scores['mixed'], scores['full']
     within = f['ci95'][0] <= m['macro_f1'] <= f['ci95'][1] and m['ci95'][0] <= f['macro_f1'] <= m['ci95'][1]
-    return {**scores, 'epochs': epochs, 'each_within_the_others_interval': within}
+    return {**scores, 'epochs': epochs, 'batch_size': batch, 'each_within_the_others_interval': within}
 
 
 def part_channels_last(c: Check) -> dict:
@@ -236,7 +236,8 @@ def part_onnx(c: Check) -> dict:
         path = export_onnx(run, c.tmp / 'model.onnx', atol=1e-3, dynamo=not c.smoke)   # smoke: the quicker TorchScript exporter
     onnx_probs = predict_probs_onnx(path, df, num_workers=0)
     diff = float(np.abs(np.asarray(onnx_probs) - torch_probs).max())
-    return {'images': len(df), 'device': str(c.device), 'max_abs_prob_diff': diff, 'tolerance': 1e-3, 'agree': diff <= 1e-3,
+    tolerance = 5e-3 if c.device.type == 'cuda' else 1e-4   # TF32 convolutions on the GPU round at ~1e-3
+    return {'images': len(df), 'device': str(c.device), 'max_abs_prob_diff': diff, 'tolerance': tolerance, 'agree': diff <= tolerance,
             'same_class': float((np.asarray(onnx_probs).argmax(1) == torch_probs.argmax(1)).mean()),
             'export_warnings': [str(w.message)[:200] for w in caught][:3]}
 
@@ -367,7 +368,7 @@ def part_time_to_f1(c: Check) -> dict:
             if (seen[-1][1] or 0) >= target or time.perf_counter() - start > budget: raise CancelFit()
     r = c.recipe(epochs=2 if c.smoke else 40, images_per_person=None, cache='ram', weights='none' if c.smoke else 'auto')
     if c.smoke: r.update(size=list(c.size))
-    else: r.update(size=[160, 160], batch_size=128, crop='face', n_splits=5)
+    else: r.update(size=list(c.size), batch_size=c.batch, crop='face', n_splits=5)
     train(data, out=c.tmp / 'runs', name='time_to_f1', verbose=False, live=False, hooks=[Watch()], **r)
     best = max(seen, key=lambda s: s[1] or 0) if seen else (None, None)
     reached = next((s for s in seen if (s[1] or 0) >= target), None)
@@ -390,7 +391,7 @@ def main(argv=None) -> dict:
     p.add_argument('--size', type=int, nargs=2, default=[160, 160], metavar=('H', 'W'))
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--target-f1', type=float, default=0.65)
-    p.add_argument('--budget', type=float, default=90, help='seconds of training for time_to_f1 (default 90)')
+    p.add_argument('--budget', type=float, default=75, help='seconds for time_to_f1, building its cache included (default 75)')
     args = p.parse_args(argv)
     names = list(args.only or PARTS)
     if args.only and not args.smoke and 'install' not in names and not _has('fastcore'): names.insert(0, 'install')   # a fresh machine
