@@ -498,11 +498,14 @@ def test_predict_lists_skips_and_no_face_only_when_done(run, tmp_path, cli, monk
     skipped = pd.read_csv(out.with_suffix('.skipped.csv'))                         # (26)
     assert sorted(skipped['path']) == [str(photos / 'broken.jpg'), str(photos / 'gone.jpg')]
     assert sorted(pd.read_csv(out.with_suffix('.no_face.csv'))['ImageID']) == ['a.jpg', 'b.jpg']
+    for n in ('broken', 'gone'): (photos / f'{n}.jpg').unlink()
+    assert cli('predict', '--run', run, '--data', photos, '--out', out)[0] == 0
+    assert not out.with_suffix('.skipped.csv').exists()                          # no skips now: the last run's list is gone
     from mask_lab.inference import load_run, predict_probs                          # (16): predict offers no --on-bad-image
     from mask_lab.images import Preprocess
     model, cfg = load_run(run, device='cpu')
     pre = Preprocess.from_dict({**cfg['preprocess'], 'crop': 'none'})
-    with pytest.raises(MaskLabError, match=r'broken.jpg.*; stopped \(predict has no skip: fix the photo or move it out of the folder\)$'):
+    with pytest.raises(MaskLabError, match=r'broken.jpg.*; stopped \(predicting has no skip: fix the photo or move it out of the folder\)$'):
         predict_probs(model, pd.DataFrame({'path': [str(photos / 'broken.jpg')]}), pre, num_workers=0)
 
 
