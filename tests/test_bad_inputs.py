@@ -389,6 +389,12 @@ def test_file_name_not_utf8_is_a_skip(tmp_path):   # (6)
     Image.new('RGB', (8, 8)).save(bad)
     df, problems = load_folder(tmp_path)
     assert df['ImageID'].tolist() == ['good.jpg'] and problems['reason'].tolist() == ['file name is not UTF-8 (rename the file)']
+    assert problems['path'].tolist() == [str(tmp_path / 'caf\\xe9.jpg')]             # shown with its odd byte, writable
+    make_train(tmp_path)
+    (tmp_path / 'train' / 'images' / GOOD[0] / os.fsdecode(b'caf\xe9.jpg')).write_bytes(b'x')
+    problems = load_train(tmp_path)[1]
+    problems.to_csv(tmp_path / 'problems.csv', index=False)                           # as a run writes it
+    assert pd.read_csv(tmp_path / 'problems.csv')['path'].str.endswith('caf\\xe9.jpg').tolist() == [True]
 
 
 def test_config_file_not_utf8(demo, tmp_path, cli):   # (4)
