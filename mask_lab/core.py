@@ -15,7 +15,7 @@ __all__ = ['MASK_NAMES', 'GENDER_NAMES', 'N_MASK', 'N_GENDER', 'N_AGE_GROUPS', '
            'atomic_write', 'write_json', 'make_folder', 'read_utf8', 'require_package', 'check_age_cutoffs',
            'age_group', 'age_group_names', 'encode_class', 'decode_class', 'class_names', 'mask_only_label',
            'is_mask_only', 'positive_int', 'positive_float', 'existing_dir', 'parse_person_folder', 'problem_frame',
-           'summarize_problems', 'DataProblemsError']
+           'printable_path', 'summarize_problems', 'DataProblemsError']
 
 # %% ../nbs/00_core.ipynb #23c11e8a
 MASK_NAMES = ('wear', 'incorrect', 'not_wear')
@@ -190,8 +190,16 @@ PROBLEM_COLUMNS = ['path', 'reason']
 def problem_frame(problems):
     "Problems (a DataFrame or `(path, reason)` pairs) as a DataFrame with exactly the columns `path`, `reason`."
     import pandas as pd   # here, not at the top: the command line starts without pandas
-    if isinstance(problems, pd.DataFrame): return problems[PROBLEM_COLUMNS].reset_index(drop=True)
-    return pd.DataFrame([tuple(p[:2]) for p in problems], columns=PROBLEM_COLUMNS, dtype=object)
+    if isinstance(problems, pd.DataFrame): out = problems[PROBLEM_COLUMNS].reset_index(drop=True)
+    else: out = pd.DataFrame([tuple(p[:2]) for p in problems], columns=PROBLEM_COLUMNS, dtype=object)
+    return out.assign(path=out['path'].map(printable_path)) if len(out) else out
+
+# %% ../nbs/00_core.ipynb #71bc8457
+def printable_path(path) -> str:
+    "`path` as text that can be written anywhere: the bytes of a name that is not UTF-8 shown as `\\xNN`."
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    try: text.encode('utf-8'); return text
+    except UnicodeEncodeError: return os.fsencode(text).decode('utf-8', 'backslashreplace')
 
 # %% ../nbs/00_core.ipynb #1ca7844a
 def summarize_problems(problems, max_lines: int | None = None) -> str:

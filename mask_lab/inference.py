@@ -120,7 +120,7 @@ def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers
     df = with_faces(df, pre)
     dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers,
                      device=device)   # uint8 batches, normalised on the model's device
-    dl.skip_hint = ' (predict has no skip: fix the photo or move it out of the folder)'
+    dl.skip_hint = ' (predicting has no skip: fix the photo or move it out of the folder)'   # not --on-bad-image, which only train has
     out = []
     for xb, _ in dl:
         if tta == 'flip':
@@ -220,8 +220,10 @@ def predict(run_dirs, data, out=None, tta: str | None = 'flip', probs_out=None, 
             print(f'no face found in {len(missing)} of {len(df)} photos ({shown}): predicted on each centred square{where}', file=sys.stderr)
     probs = predict_runs_probs(run_dirs, df, tta, batch_size, num_workers, device, checkpoint)
     sub = _write_outputs(probs_frame(df.ImageID, probs), out, probs_out)
-    for kind, table in lists.items():   # only now: an interrupted predict leaves the last run's lists as they were
-        if out is not None: write_csv_atomic(table, Path(out).with_suffix(f'.{kind}.csv'))
+    for kind in ('skipped', 'no_face'):   # only now: an interrupted predict leaves the last run's lists as they were
+        if out is None: continue
+        if kind in lists: write_csv_atomic(lists[kind], Path(out).with_suffix(f'.{kind}.csv'))
+        else: Path(out).with_suffix(f'.{kind}.csv').unlink(missing_ok=True)   # an earlier predict's list would mislead
     if 'skipped' in lists and out is not None: print(f'{len(problems)} photos skipped; listed in {Path(out).with_suffix(".skipped.csv")}', file=sys.stderr)
     return sub
 

@@ -389,6 +389,12 @@ def test_file_name_not_utf8_is_a_skip(tmp_path):   # (6)
     Image.new('RGB', (8, 8)).save(bad)
     df, problems = load_folder(tmp_path)
     assert df['ImageID'].tolist() == ['good.jpg'] and problems['reason'].tolist() == ['file name is not UTF-8 (rename the file)']
+    assert problems['path'].tolist() == [str(tmp_path / 'caf\\xe9.jpg')]             # shown with its odd byte, writable
+    make_train(tmp_path)
+    (tmp_path / 'train' / 'images' / GOOD[0] / os.fsdecode(b'caf\xe9.jpg')).write_bytes(b'x')
+    problems = load_train(tmp_path)[1]
+    problems.to_csv(tmp_path / 'problems.csv', index=False)                           # as a run writes it
+    assert pd.read_csv(tmp_path / 'problems.csv')['path'].str.endswith('caf\\xe9.jpg').tolist() == [True]
 
 
 def test_config_file_not_utf8(demo, tmp_path, cli):   # (4)
@@ -498,11 +504,14 @@ def test_predict_lists_skips_and_no_face_only_when_done(run, tmp_path, cli, monk
     skipped = pd.read_csv(out.with_suffix('.skipped.csv'))                         # (26)
     assert sorted(skipped['path']) == [str(photos / 'broken.jpg'), str(photos / 'gone.jpg')]
     assert sorted(pd.read_csv(out.with_suffix('.no_face.csv'))['ImageID']) == ['a.jpg', 'b.jpg']
+    for n in ('broken', 'gone'): (photos / f'{n}.jpg').unlink()
+    assert cli('predict', '--run', run, '--data', photos, '--out', out)[0] == 0
+    assert not out.with_suffix('.skipped.csv').exists()                          # no skips now: the last run's list is gone
     from mask_lab.inference import load_run, predict_probs                          # (16): predict offers no --on-bad-image
     from mask_lab.images import Preprocess
     model, cfg = load_run(run, device='cpu')
     pre = Preprocess.from_dict({**cfg['preprocess'], 'crop': 'none'})
-    with pytest.raises(MaskLabError, match=r'broken.jpg.*; stopped \(predict has no skip: fix the photo or move it out of the folder\)$'):
+    with pytest.raises(MaskLabError, match=r'broken.jpg.*; stopped \(predicting has no skip: fix the photo or move it out of the folder\)$'):
         predict_probs(model, pd.DataFrame({'path': [str(photos / 'broken.jpg')]}), pre, num_workers=0)
 
 
