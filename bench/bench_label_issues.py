@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 CACHE = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'mask_lab'
-RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], augment='light', epochs=4, cache='ram', lr=3e-3, batch_size=32,
+RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], augment='light', epochs=8, cache='ram', lr=3e-3, batch_size=16,
               class_weights=1, label_smoothing=0, cutoffs=[30, 60], num_workers=0)
 PHOTO_SIZE = (192, 256)   # half the demo's default: the recipe's 64x64 face crops need no more, and decoding costs less
 NEIGHBOUR_AGE = {0: (45,), 1: (22, 68), 2: (45,)}   # for each age group (30/60 cut-offs), ages in the middle of the groups beside it
@@ -105,10 +105,11 @@ def main(argv=None) -> dict:
     p.add_argument('--rate', type=float, default=0.05, help='share of each kind of label made wrong')
     p.add_argument('--folds', type=int, default=3)
     p.add_argument('--epochs', type=int, default=RECIPE['epochs'])
+    p.add_argument('--batch-size', type=int, default=RECIPE['batch_size'])
     p.add_argument('--work', type=Path, default=CACHE / 'bench_label_issues', help='folder for the demo data and CV folders (kept)')
     p.add_argument('--smoke', action='store_true', help='seconds: 20 people, 2 folds, one epoch at 32x32, one seed, in a new temporary folder')
     a = p.parse_args(argv)
-    recipe = {**RECIPE, 'epochs': a.epochs}
+    recipe = {**RECIPE, 'epochs': a.epochs, 'batch_size': a.batch_size}
     if a.smoke:
         import tempfile
         a.seeds, a.people, a.folds, a.work = [0], 20, 2, Path(tempfile.mkdtemp())
