@@ -11,19 +11,22 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .core import FACE_BOX, FACE_EYES, MaskLabError
+from .core import FACE_BOX, FACE_EYES, FACE_NOSE_MOUTH, MaskLabError
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'CHIN_SHIFT', 'Preprocess', 'load_image', 'crop_box', 'crop_face',
-           'read_photo', 'sheet_font', 'fit_thumbnail', 'contact_sheet', 'image_cache_dir', 'face_box_array']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CROPS', 'DLIB_CHIP_SIZE', 'DLIB_CHIP_PADDING', 'CHIN_SHIFT', 'DLIB_CHIP_TEMPLATE',
+           'CHIP_POINTS', 'FACE_POINTS', 'CROP_COLUMNS', 'Preprocess', 'load_image', 'crop_box', 'crop_face',
+           'chip_transform', 'face_chip', 'chip_photo', 'read_photo', 'sheet_font', 'fit_thumbnail', 'contact_sheet',
+           'image_cache_dir', 'face_box_array']
 
 # %% ../nbs/03_images.ipynb #f72ae326
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-CROPS = ('none', 'face')
+CROPS = ('none', 'face', 'chip')
+DLIB_CHIP_SIZE, DLIB_CHIP_PADDING = 150, 0.25   # dlib's face chip (compute_face_descriptor): 150x150, 25% padding
 
 @dataclass
 class Preprocess:
-    "How a photo becomes a model input: `crop` ('none' or 'face', a square around the main face grown by `margin`), `size` (height, width), `mean`/`std` of RGB in 0..1."
+    "How a photo becomes a model input: `crop` ('none'; 'face', a square around the main face grown by `margin`; 'chip', dlib's aligned face chip), `size` (height, width), `mean`/`std` of RGB in 0..1."
     size: tuple[int, int] = (128, 96)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -34,6 +37,8 @@ class Preprocess:
         self.size, self.mean, self.std = tuple(int(s) for s in self.size), tuple(self.mean), tuple(self.std)
         if len(self.size) != 2 or min(self.size) < 8: raise MaskLabError(f'size must be (height, width), each >= 8, got {self.size}')
         if self.crop not in CROPS: raise MaskLabError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        if self.crop == 'chip' and self.size[0] != self.size[1]:
+            raise MaskLabError(f"crop='chip' cuts a square chip: give a square size (the face trunk's own is {DLIB_CHIP_SIZE} {DLIB_CHIP_SIZE}), got {self.size}")
         self.margin = float(self.margin)
         if not 0 <= self.margin <= 2: raise MaskLabError(f'margin must be in 0..2 (a share of the face size on each side), got {self.margin}')
 
@@ -112,10 +117,55 @@ def crop_face(img: Image.Image, box, margin: float = 0.25, align: bool = False, 
     region = region.rotate(angle, resample=Image.BICUBIC, center=(half, half))
     return region.crop((half - s // 2, half - s // 2, half - s // 2 + s, half - s // 2 + s))
 
+# %% ../nbs/03_images.ipynb #c6393725
+_MEAN_FACE_68 = {   # dlib's 68-point mean face (points 17-67 in get_face_chip_details), the ones MTCNN also finds
+    'eye_l': ([0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743], [0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077]),
+    'eye_r': ([0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335], [0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099]),
+    'nose_tip': ([0.490127], [0.515625]), 'mouth_l': ([0.254149], [0.780233]), 'mouth_r': ([0.726104], [0.780233])}
+DLIB_CHIP_TEMPLATE = np.array([[np.mean(x), np.mean(y)] for x, y in _MEAN_FACE_68.values()])   # MTCNN's order: eyes, nose, mouth corners
+CHIP_POINTS = {'eyes': [0, 1], 'all': [0, 1, 2, 3, 4]}
+
+def chip_transform(points, size: int = 150, padding: float = 0.25, use: str = 'auto') -> tuple[complex, complex]:
+    "(a, b) of the similarity `chip = a * image + b` (complex pixels) carrying MTCNN's 5 `points` (5x2, x y) onto dlib's chip template."
+    # use: 'all' five points, the 'eyes' only, or 'auto': all five where they are known (an older faces cache has eyes only)
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if use == 'auto': use = 'all' if np.isfinite(pts).all() else 'eyes'
+    if use not in CHIP_POINTS: raise MaskLabError(f"chip points must be one of auto, {', '.join(CHIP_POINTS)}, got {use!r}")
+    if len(pts) != 5 or not np.isfinite(pts[CHIP_POINTS[use]]).all(): raise MaskLabError(f'a face chip needs 5 landmarks with finite {use} points, got {pts.tolist()}')
+    idx = CHIP_POINTS[use]
+    z = pts[idx, 0] + 1j * pts[idx, 1]
+    t = (DLIB_CHIP_TEMPLATE[idx] + padding) / (1 + 2 * padding) * size
+    w = t[:, 0] + 1j * t[:, 1]
+    zc, wc = z - z.mean(), w - w.mean()
+    a = (np.conj(zc) * wc).sum() / (np.abs(zc) ** 2).sum()
+    return a, w.mean() - a * z.mean()
+
+# %% ../nbs/03_images.ipynb #c8fff2ce
+def face_chip(img, points, size: int = 150, padding: float = 0.25, use: str = 'auto'):
+    "The `size` x `size` chip of PIL image `img` aligned by its 5 MTCNN landmarks `points`, as dlib cuts it (bilinear, edges black)."
+    from PIL import Image
+    a, b = chip_transform(points, size, padding, use)
+    inv, c = 1 / a, -b / a                           # image = inv * chip + c, for each chip pixel centre
+    return img.convert('RGB').transform((size, size), Image.Transform.AFFINE,
+                                        (inv.real, -inv.imag, c.real, inv.imag, inv.real, c.imag), resample=Image.Resampling.BILINEAR)
+
+# %% ../nbs/03_images.ipynb #b4f7605a
+FACE_POINTS = FACE_EYES + FACE_NOSE_MOUTH   # MTCNN's 5 points as x, y columns, in DLIB_CHIP_TEMPLATE's order
+CROP_COLUMNS = {'none': [], 'face': FACE_BOX, 'chip': FACE_BOX + FACE_POINTS}   # what each crop reads from an image table
+
+def chip_photo(img: Image.Image, face, size: int = DLIB_CHIP_SIZE, margin: float = 0.25) -> Image.Image:
+    "The aligned `size` x `size` chip of `img` from `face` (the 14 numbers of `CROP_COLUMNS['chip']`); without eyes the square face crop (`margin`), without a box the centred square."
+    f = np.asarray(face, dtype=float).ravel()
+    if f.size != len(CROP_COLUMNS['chip']): raise MaskLabError(f"a chip needs the face's box and 5 landmarks ({len(CROP_COLUMNS['chip'])} numbers), got {f.size}")
+    points = f[4:].reshape(5, 2)
+    if np.isfinite(f[:4]).all() and np.isfinite(points[:2]).all(): return face_chip(img, points, size, DLIB_CHIP_PADDING)
+    return crop_face(img, f[:4], margin)
+
 # %% ../nbs/03_images.ipynb #93bf7db2
 def read_photo(path, size: tuple[int, int] | None = None, box=None, margin: float | None = None) -> Image.Image:
-    "The photo at `path` upright in RGB; with a `margin`, cut to the square around the face `box` (None or NaN: the centred square)."
+    "The photo at `path` upright in RGB; with a `margin`, cut to the square around the face `box` (None or NaN: the centred square), or with a 14-number `box` to the aligned chip."
     if margin is None: return load_image(path, size)
+    if box is not None and np.size(box) == len(CROP_COLUMNS['chip']): return chip_photo(load_image(path), box, max(size or (DLIB_CHIP_SIZE,)), margin)
     return crop_face(load_image(path), box, margin)
 
 # %% ../nbs/03_images.ipynb #916e9275
@@ -163,9 +213,9 @@ def image_cache_dir(folder: str | os.PathLike | None = None) -> Path:
     return Path(folder or os.environ.get('MASK_LAB_CACHE') or Path.home() / '.cache' / 'mask_lab' / 'images').expanduser()
 
 # %% ../nbs/03_images.ipynb #52cc375b
-def face_box_array(df: pd.DataFrame) -> np.ndarray:
-    "The (N, 4) float array of the face boxes in `df` (NaN where no face was found), or a clear error when it has none."
+def face_box_array(df: pd.DataFrame, crop: str = 'face') -> np.ndarray:
+    "The (N, 4) float array of the face boxes in `df` (NaN where no face was found; with `crop='chip'` (N, 14), landmarks a table lacks NaN), or a clear error when it has none."
     missing = [c for c in FACE_BOX if c not in df.columns]
-    if missing: raise MaskLabError(f"crop='face' needs the photos' face boxes (columns {', '.join(FACE_BOX)}); "
+    if missing: raise MaskLabError(f"crop={crop!r} needs the photos' face boxes (columns {', '.join(FACE_BOX)}); "
                                    'add them with mask_lab.faces.face_boxes(df), or use crop none')
-    return df[FACE_BOX].to_numpy(np.float64)
+    return df.reindex(columns=CROP_COLUMNS[crop]).to_numpy(np.float64)
