@@ -91,3 +91,16 @@ def test_bench_dedup(monkeypatch):
     assert (r['within']['a']['exact_extra'], r['within']['a']['near_pairs'], r['within']['b']['exact_groups']) == (1, 1, 0)
     assert r['across']['a+b']['exact_groups'] == 1 and r['sources']['a']['photos'] == 30
     assert r['leak_probe']['photos_with_a_near_duplicate'] == 2 and len(r['leak_probe']['leaky']['macro_f1_by_seed']) == 3
+
+
+def test_bench_face_probe(monkeypatch):
+    from mask_lab.core import MaskLabError
+    from mask_lab.face_trunk import dlib_weights_file
+    try: dlib_weights_file()
+    except MaskLabError as e: pytest.skip(f'needs the weights package: {e}')
+    out = run_smoke('bench_face_probe', monkeypatch)
+    assert out['train'] == 36 and out['test'] == 18
+    assert set(out['results']) == {'dlib_resnet29 pooled 256-D', 'dlib_resnet29 embedding 128-D', 'mobilenetv2_100 pooled 1280-D'}
+    for r in out['results'].values():
+        lo, hi = r['gender_x_age_macro_f1_95ci']
+        assert 0 <= lo <= r['gender_x_age_macro_f1'] <= hi <= 1 and 0 <= r['gender_acc'] <= 1 and 0 <= r['age_group_acc'] <= 1
