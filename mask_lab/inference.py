@@ -99,7 +99,7 @@ class ClassProbs(nn.Module):
 # %% ../nbs/18_inference.ipynb #2106b52e
 def with_faces(df: pd.DataFrame, pre: Preprocess, progress: bool = False) -> pd.DataFrame:
     "`df` with its face boxes (`mask_lab.faces.face_boxes`, found once and cached) when `pre` crops to the face; else `df`."
-    if pre.crop == 'none' or all(c in df.columns for c in FACE_BOX): return df
+    if pre.crop == 'none' or all(c in df.columns for c in CROP_COLUMNS[pre.crop]): return df   # a chip also needs the landmarks
     from mask_lab.faces import face_boxes
     return face_boxes(df, progress=progress)
 

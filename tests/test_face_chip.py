@@ -72,6 +72,22 @@ def test_views_and_onnx_use_the_chip(chip_run, demo, tmp_path):
     assert np.abs(predict_probs_onnx(path, df) - predict_probs(model, df, pre)).max() < 1e-4   # the ONNX file's preprocessing is the run's
 
 
+def test_evaluate_sees_the_chip(chip_run):
+    from mask_lab.evaluate import evaluate_run
+    run, calls = chip_run
+    n = len(calls)
+    out = evaluate_run(run, saliency=0, n_mistakes=4)
+    assert len(calls) > n                                        # the validation photos' landmarks were looked up, as in training
+    from mask_lab.evaluate import probs_of
+    from mask_lab.runs import validation_table
+    model, cfg = load_run(run, device='cpu')
+    pre = Preprocess.from_dict(cfg['preprocess'])
+    valid = _with_points(validation_table(run, cfg=cfg))
+    assert np.abs(probs_of(out['preds']) - predict_probs(model, valid, pre)).max() < 1e-5        # evaluate scored the chips
+    square = predict_probs(model, valid, Preprocess.from_dict({**cfg['preprocess'], 'crop': 'face'}))
+    assert np.abs(probs_of(out['preds']) - square).max() > 1e-3
+
+
 def test_cli_takes_crop_chip_and_wants_a_square(cli, demo, tmp_path):
     code, err = cli('train', '--data', demo, '--crop', 'chip', '--size', '150', '120', '--out', tmp_path / 'runs')
     assert code != 0 and err.startswith('mask-lab: error:') and "crop='chip' cuts a square chip" in err
