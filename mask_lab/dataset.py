@@ -136,10 +136,11 @@ class RawBatch(NamedTuple):
 class FaceDataset(Dataset):
     "Images and labels from an image table with `path` (and optionally `label` and face boxes) columns; `cache` in `CACHE_MODES`; `transform` per item, or a `BatchTransform` the loader applies per batch."
     def __init__(self, df: pd.DataFrame, transform, size: tuple[int, int] | None = None, cache: str = 'none',
-                 cache_dir: str | os.PathLike | None = None, mark_bad: bool = False, margin: float | None = None):
+                 cache_dir: str | os.PathLike | None = None, mark_bad: bool = False, margin: float | None = None, crop: str = 'face'):
         # margin: cut each photo to the square around its face box (`face_box_array`), grown by `margin`; None: no crop
+        # crop 'chip': the aligned chip from the box and landmarks instead (`mask_lab.images.chip_photo`, its fallback the square)
         self.paths, self.mark_bad = df['path'].tolist(), mark_bad
-        self.margin, self.boxes = margin, None if margin is None else face_box_array(df)
+        self.margin, self.boxes = margin, None if margin is None else face_box_array(df, crop)
         self.labels = df['label'].to_numpy(np.int64) if 'label' in df else np.full(len(df), -1, np.int64)
         self.transform, self.size = transform, None if size is None else tuple(int(s) for s in size)
         self.batched = isinstance(transform, BatchTransform)   # items stay uint8 at `size`; `FaceLoader` transforms whole batches
@@ -345,7 +346,7 @@ def make_loader(df: pd.DataFrame, pre: Preprocess, train: bool = False, batch_si
                 resident: bool | None = None) -> FaceLoader:
     "A `FaceLoader` over `df` prepared by `pre` (face crop included): shuffled and augmented (`augment`, batched on `device`, default the best available) when `train` (`images_per_person` random photos of each person per epoch, or all, times the weight of the person's `source` in `source_weights`), in row order otherwise; `resident`: the cache kept on `device` (`keep_on_device`; default: on CUDA with a cache)."
     tf = BatchTransform(pre, augment if train else None, device)
-    ds = FaceDataset(df, tf, pre.size, cache=cache, cache_dir=cache_dir, margin=pre.margin if pre.crop == 'face' else None)
+    ds = FaceDataset(df, tf, pre.size, cache=cache, cache_dir=cache_dir, margin=None if pre.crop == 'none' else pre.margin, crop=pre.crop)
     nw = default_num_workers() if num_workers is None else num_workers
     where = keep_on_device(ds, tf.device) if (tf.device.type == 'cuda' and ds.cache != 'none' if resident is None else resident) else 'none'
     if where != 'none': nw = 0   # batches are gathered from the kept cache in one index_select: no work for loader workers

@@ -15,9 +15,9 @@ from torch import nn
 from .core import MaskLabError, atomic_write
 
 # %% auto #0
-__all__ = ['DLIB_PIP', 'DLIB_FILE', 'DLIB_SHA256', 'DLIB_MEAN', 'DLIB_MIN_SIZE', 'DLIB_CHIP_TEMPLATE', 'CHIP_POINTS',
-           'dlib_weights_file', 'DlibStream', 'read_dlib_layers', 'Affine', 'DlibBlock', 'DlibResNet29',
-           'dlib_to_state_dict', 'weights_cache_dir', 'dlib_state_dict', 'dlib_resnet29', 'chip_transform', 'face_chip']
+__all__ = ['DLIB_PIP', 'DLIB_FILE', 'DLIB_SHA256', 'DLIB_MEAN', 'DLIB_MIN_SIZE', 'dlib_weights_file', 'DlibStream',
+           'read_dlib_layers', 'Affine', 'DlibBlock', 'DlibResNet29', 'dlib_to_state_dict', 'weights_cache_dir',
+           'dlib_state_dict', 'dlib_resnet29']
 
 # %% ../nbs/09a_face_trunk.ipynb #5aa9cd1f
 DLIB_PIP = 'face-recognition-models==0.3.0'
@@ -232,34 +232,5 @@ def dlib_resnet29(pretrained: bool = False, **kwargs) -> DlibResNet29:
         model.load_state_dict(sd, strict=model.num_classes == 128)
     return model
 
-# %% ../nbs/09a_face_trunk.ipynb #31c849ca
-_MEAN_FACE_68 = {   # dlib's 68-point mean face (points 17-67 in get_face_chip_details), the ones MTCNN also finds
-    'eye_l': ([0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743], [0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077]),
-    'eye_r': ([0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335], [0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099]),
-    'nose_tip': ([0.490127], [0.515625]), 'mouth_l': ([0.254149], [0.780233]), 'mouth_r': ([0.726104], [0.780233])}
-DLIB_CHIP_TEMPLATE = np.array([[np.mean(x), np.mean(y)] for x, y in _MEAN_FACE_68.values()])   # MTCNN's order: eyes, nose, mouth corners
-CHIP_POINTS = {'eyes': [0, 1], 'all': [0, 1, 2, 3, 4]}
-
-def chip_transform(points, size: int = 150, padding: float = 0.25, use: str = 'auto') -> tuple[complex, complex]:
-    "(a, b) of the similarity `chip = a * image + b` (complex pixels) carrying MTCNN's 5 `points` (5x2, x y) onto dlib's chip template."
-    # use: 'all' five points, the 'eyes' only, or 'auto': all five where they are known (an older faces cache has eyes only)
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    if use == 'auto': use = 'all' if np.isfinite(pts).all() else 'eyes'
-    if use not in CHIP_POINTS: raise MaskLabError(f"chip points must be one of auto, {', '.join(CHIP_POINTS)}, got {use!r}")
-    if len(pts) != 5 or not np.isfinite(pts[CHIP_POINTS[use]]).all(): raise MaskLabError(f'a face chip needs 5 landmarks with finite {use} points, got {pts.tolist()}')
-    idx = CHIP_POINTS[use]
-    z = pts[idx, 0] + 1j * pts[idx, 1]
-    t = (DLIB_CHIP_TEMPLATE[idx] + padding) / (1 + 2 * padding) * size
-    w = t[:, 0] + 1j * t[:, 1]
-    zc, wc = z - z.mean(), w - w.mean()
-    a = (np.conj(zc) * wc).sum() / (np.abs(zc) ** 2).sum()
-    return a, w.mean() - a * z.mean()
-
-# %% ../nbs/09a_face_trunk.ipynb #36daed58
-def face_chip(img, points, size: int = 150, padding: float = 0.25, use: str = 'auto'):
-    "The `size` x `size` chip of PIL image `img` aligned by its 5 MTCNN landmarks `points`, as dlib cuts it (bilinear, edges black)."
-    from PIL import Image
-    a, b = chip_transform(points, size, padding, use)
-    inv, c = 1 / a, -b / a                           # image = inv * chip + c, for each chip pixel centre
-    return img.convert('RGB').transform((size, size), Image.Transform.AFFINE,
-                                        (inv.real, -inv.imag, c.real, inv.imag, inv.real, c.imag), resample=Image.Resampling.BILINEAR)
+# %% ../nbs/09a_face_trunk.ipynb #9b0bcb98
+from .images import CHIP_POINTS, DLIB_CHIP_SIZE, DLIB_CHIP_TEMPLATE, chip_transform, face_chip   # the chip moved to chapter 03

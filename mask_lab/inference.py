@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 
 from .core import FACE_BOX, MaskLabError, N_CLASSES, atomic_write, class_names
 from .runtime import default_device, prefers_channels_last
-from .images import Preprocess, load_image, read_photo
+from .images import CROP_COLUMNS, Preprocess, face_box_array, load_image, read_photo
 from .data import is_eval_folder, load_photos
 from .dataset import make_loader
 from .model import LAYOUTS, class_log_probs, create_model
@@ -99,7 +99,7 @@ class ClassProbs(nn.Module):
 # %% ../nbs/18_inference.ipynb #2106b52e
 def with_faces(df: pd.DataFrame, pre: Preprocess, progress: bool = False) -> pd.DataFrame:
     "`df` with its face boxes (`mask_lab.faces.face_boxes`, found once and cached) when `pre` crops to the face; else `df`."
-    if pre.crop != 'face' or all(c in df.columns for c in FACE_BOX): return df
+    if pre.crop == 'none' or all(c in df.columns for c in CROP_COLUMNS[pre.crop]): return df   # a chip also needs the landmarks
     from mask_lab.faces import face_boxes
     return face_boxes(df, progress=progress)
 
@@ -107,9 +107,9 @@ def with_faces(df: pd.DataFrame, pre: Preprocess, progress: bool = False) -> pd.
 def model_views(photos, pre: Preprocess) -> list:
     "The photos (paths, or an image table with `path` and maybe face boxes) as PIL images the way `pre` cuts them before resizing: face squares when it crops."
     df = photos if isinstance(photos, pd.DataFrame) else pd.DataFrame({'path': [str(p) for p in ([photos] if isinstance(photos, (str, os.PathLike)) else photos)]})
-    if pre.crop != 'face': return [load_image(p) for p in df['path']]
+    if pre.crop == 'none': return [load_image(p) for p in df['path']]
     df = with_faces(df, pre)
-    return [read_photo(p, box=b, margin=pre.margin) for p, b in zip(df['path'], df[FACE_BOX].to_numpy(np.float64))]
+    return [read_photo(p, pre.size, b, pre.margin) for p, b in zip(df['path'], face_box_array(df, pre.crop))]
 
 # %% ../nbs/18_inference.ipynb #031b20a7
 def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers: int | None, tta, device='cpu') -> np.ndarray:
@@ -118,7 +118,7 @@ def _batched(fn, df: pd.DataFrame, pre: Preprocess, batch_size: int, num_workers
     if 'path' not in df.columns: raise MaskLabError(f'the image table needs a path column; it has {list(df.columns)}')
     if not len(df): return np.zeros((0, N_CLASSES), np.float32)
     df = with_faces(df, pre)
-    dl = make_loader(df[['path', *(FACE_BOX if pre.crop == 'face' else [])]], pre, batch_size=batch_size, num_workers=num_workers,
+    dl = make_loader(df[['path', *(c for c in CROP_COLUMNS[pre.crop] if c in df.columns)]], pre, batch_size=batch_size, num_workers=num_workers,
                      device=device)   # uint8 batches, normalised on the model's device
     dl.skip_hint = ' (predicting has no skip: fix the photo or move it out of the folder)'   # not --on-bad-image, which only train has
     out = []
@@ -198,7 +198,7 @@ def _uses_faces(run_dirs) -> bool:
     def crop(r):
         try: return json.loads(run_file(Path(r), 'config').read_text())['preprocess'].get('crop', 'none')
         except (OSError, ValueError, KeyError, TypeError, AttributeError): return 'none'
-    return any(crop(r) == 'face' for r in _as_list(run_dirs))
+    return any(crop(r) != 'none' for r in _as_list(run_dirs))
 
 # %% ../nbs/18_inference.ipynb #317fffa2
 def predict(run_dirs, data, out=None, tta: str | None = 'flip', probs_out=None, batch_size: int = 64,

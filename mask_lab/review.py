@@ -28,10 +28,10 @@ __all__ = ['FACE_REGIONS', 'FEATURE_SIZE', 'FLAG_COLUMNS', 'CORRECTION_COLUMNS',
            'IssueReview', 'issue_review', 'fig_channel_brightness', 'eda_report', 'eda_report_from_folder']
 
 # %% ../nbs/23_review.ipynb #5b9c3bb7
-def _photos(rows: pd.DataFrame, margin: float | None) -> list:
-    "The paths of `rows`, or with a `margin` their face squares (`mask_lab.images.read_photo`), as a run with that crop sees them."
+def _photos(rows: pd.DataFrame, margin: float | None, crop: str = 'face') -> list:
+    "The paths of `rows`, or with a `margin` their face squares (`crop='chip'`: aligned chips; `mask_lab.images.read_photo`), as a run with that crop sees them."
     if margin is None: return rows['path'].tolist()
-    return [read_photo(p, box=b, margin=margin) for p, b in zip(rows['path'], face_box_array(rows))]
+    return [read_photo(p, box=b, margin=margin) for p, b in zip(rows['path'], face_box_array(rows, crop))]
 
 # %% ../nbs/23_review.ipynb #f69a190e
 def _person_title(rows, cutoffs):
@@ -40,14 +40,15 @@ def _person_title(rows, cutoffs):
             f'({age_group_names(cutoffs)[int(age_group(int(r["age"]), cutoffs))]})')
 
 # %% ../nbs/23_review.ipynb #49cd142c
-def person_gallery(df: pd.DataFrame, person, thumb=(144, 192), cutoffs=DEFAULT_AGE_CUTOFFS, margin: float | None = None) -> Image.Image:
-    "One person's photos side by side (mask1..mask5, incorrect_mask, normal), each labelled, under a title; cut to the face with a `margin`."
+def person_gallery(df: pd.DataFrame, person, thumb=(144, 192), cutoffs=DEFAULT_AGE_CUTOFFS, margin: float | None = None,
+                   crop: str = 'face') -> Image.Image:
+    "One person's photos side by side (mask1..mask5, incorrect_mask, normal), each labelled, under a title; cut to the face (`crop` 'face' or 'chip') with a `margin`."
     check_columns(df, ('person', 'image', 'path', 'gender', 'age'), 'person_gallery')
     rows = df[df['person'] == str(person)]
     if not len(rows): raise MaskLabError(f'person {person!r} is not in the table')
     order = {s: i for i, s in enumerate(IMAGE_STEMS)}
     rows = rows.sort_values('image', key=lambda s: s.map(order))
-    return contact_sheet(_photos(rows, margin), rows['image'], thumb=thumb, title=_person_title(rows, cutoffs))
+    return contact_sheet(_photos(rows, margin, crop), rows['image'], thumb=thumb, title=_person_title(rows, cutoffs))
 
 # %% ../nbs/23_review.ipynb #9d655178
 def _class_code(label, cutoffs):
@@ -60,14 +61,14 @@ def _class_code(label, cutoffs):
 
 # %% ../nbs/23_review.ipynb #500c41d5
 def class_gallery(df: pd.DataFrame, label, n: int = 8, thumb=(120, 160), cutoffs=DEFAULT_AGE_CUTOFFS, seed: int = 0,
-                  cols: int | None = None, margin: float | None = None) -> Image.Image:
+                  cols: int | None = None, margin: float | None = None, crop: str = 'face') -> Image.Image:
     "Up to `n` photos of class `label` (code or name), seeded, one per person first, captioned with person and file stem."
     code = _class_code(label, cutoffs)
     df = with_cutoffs(df, cutoffs)
     rows = df[df['label'] == code].sample(frac=1, random_state=seed)
     rows = pd.concat([rows.drop_duplicates('person'), rows[rows.duplicated('person')]]).head(int(n))
     title = f'class {code}: {class_names(cutoffs)[code]} ({int((df["label"] == code).sum())} photos)'
-    return contact_sheet(_photos(rows, margin), rows['person'] + ' ' + rows['image'], cols=cols, thumb=thumb, title=title)
+    return contact_sheet(_photos(rows, margin, crop), rows['person'] + ' ' + rows['image'], cols=cols, thumb=thumb, title=title)
 
 # %% ../nbs/23_review.ipynb #1de3dfce
 def _jpeg(img: Image.Image) -> bytes:

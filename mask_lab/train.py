@@ -170,14 +170,14 @@ def add_photo_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.Da
 from .dedup import check_eval_folders, resolve_duplicates
 
 def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "The image table of a run (every source of `cfg.data`, person folds, face boxes when `cfg.crop` is 'face') and its data problems."
+    "The image table of a run (every source of `cfg.data`, person folds, face boxes and landmarks when `cfg.crop` is 'face' or 'chip') and its data problems."
     df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
     df, problems = resolve_duplicates(df, problems, on_problem=cfg.on_problem)   # copies kept once or left out; near duplicates of two people: one fold
     problems = pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     df = add_person_folds(df, n_splits=cfg.n_splits, seed=split_seed)
     if cfg.mask_only_folds: df = add_photo_folds(df, n_splits=cfg.n_splits, seed=split_seed)
-    if cfg.crop == 'face':
+    if cfg.crop != 'none':
         from mask_lab.faces import face_boxes
         df = face_boxes(df, progress=verbose)
     return df, problems
@@ -330,7 +330,7 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
             run_file(run_dir, 'env').write_text(json.dumps(environment(learn.device), indent=2))
             problems.to_csv(run_file(run_dir, 'problems'), index=False)
             df[['person', 'image', 'label', 'fold']].to_csv(run_file(run_dir, 'split'), index=False)
-            if cfg.crop == 'face': _report_no_face(df, run_dir, verbose)
+            if cfg.crop != 'none': _report_no_face(df, run_dir, verbose)
         return _fit(learn, cfg, verbose and main)
 
 # %% ../nbs/19_train.ipynb #46286bac

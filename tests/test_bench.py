@@ -99,3 +99,16 @@ def test_bench_label_issues(monkeypatch):
     assert s['photos'] == 140 and {s[k]['planted'] for k in ('gender', 'age')} == {1} and s['mask']['planted'] == 8   # 5% of each (4 swaps of 2 photos)
     assert all(0 <= s[k][m] <= 1 for k in ('mask', 'gender', 'age') for m in ('precision_at_k', 'recall_at_2k'))
     assert 'target_precision_at_k_ge_0.8_every_seed' in out
+
+
+def test_bench_face_probe(monkeypatch):
+    from mask_lab.core import MaskLabError
+    from mask_lab.face_trunk import dlib_weights_file
+    try: dlib_weights_file()
+    except MaskLabError as e: pytest.skip(f'needs the weights package: {e}')
+    out = run_smoke('bench_face_probe', monkeypatch)
+    assert out['train'] == 36 and out['test'] == 18
+    assert set(out['results']) == {'dlib_resnet29 pooled 256-D', 'dlib_resnet29 embedding 128-D', 'mobilenetv2_100 pooled 1280-D'}
+    for r in out['results'].values():
+        lo, hi = r['gender_x_age_macro_f1_95ci']
+        assert 0 <= lo <= r['gender_x_age_macro_f1'] <= hi <= 1 and 0 <= r['gender_acc'] <= 1 and 0 <= r['age_group_acc'] <= 1
