@@ -73,8 +73,8 @@ def face_box_problem(box, size=None) -> str | None:
     if not all(given): return 'incomplete box (give all four corners, or none for no face)'
     x1, y1, x2, y2 = (float(v) for v in box)
     if not all(map(math.isfinite, (x1, y1, x2, y2))): return f'box {x1:g},{y1:g},{x2:g},{y2:g} is not finite'
-    if min(x1, y1, x2, y2) < 0: return f'box {x1:g},{y1:g},{x2:g},{y2:g} has a negative corner'
     if x2 <= x1 or y2 <= y1: return f'box {x1:g},{y1:g},{x2:g},{y2:g} has no size or swapped corners (x2 > x1 and y2 > y1 needed)'
+    if x2 <= 0 or y2 <= 0: return f'box {x1:g},{y1:g},{x2:g},{y2:g} lies wholly outside the photo'
     if size is not None and (x1 >= size[0] or y1 >= size[1]):
         return f'box {x1:g},{y1:g},{x2:g},{y2:g} lies wholly outside the {size[0]}x{size[1]} photo'
     return None

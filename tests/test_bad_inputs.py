@@ -366,7 +366,7 @@ def test_photo_table_blank_cells(tmp_path):   # (12), (14)
 @pytest.mark.parametrize('box,reason', [
     ('0,0,1e300,1e300', 'reaches beyond 1,000,000 pixels'),                  # (5)
     ('6,6,2,2', 'has no size or swapped corners'),                           # (15)
-    ('-2,1,5,5', 'has a negative corner'),
+    ('-9,1,-2,5', 'lies wholly outside the photo'),
     ('3,3,3,7', 'has no size or swapped corners'),
     ('inf,1,5,5', 'is not finite'),
     ('100,100,120,130', 'lies wholly outside the 8x8 photo'),               # (17)
