@@ -181,7 +181,12 @@ def eval_overlap(train: pd.DataFrame, photos: pd.DataFrame, max_distance: int = 
 def check_eval_folders(train: pd.DataFrame, roots, max_distance: int = NEAR_DISTANCE, cache_dir=None) -> pd.DataFrame:
     "`eval_overlap` of the eval photos of each folder of `roots` that has them (`mask_lab.data.is_eval_folder`) against `train`."
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
-    found = [eval_overlap(train, load_eval(r, verify_images=False)[0], max_distance, cache_dir) for r in roots if is_eval_folder(r)]
+    found = []
+    for r in roots:
+        if not is_eval_folder(r): continue
+        try: photos = load_eval(r, verify_images=False)[0]
+        except MaskLabError: continue   # an eval folder without usable photos is predict's to report; training does not read it
+        found.append(eval_overlap(train, photos, max_distance, cache_dir))
     return problem_frame(pd.concat(found, ignore_index=True)) if found else problem_frame([])
 
 # %% ../nbs/04a_dedup.ipynb #b86f2f9f
