@@ -287,6 +287,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line_warning   # a library's warning is one line of ours, not its file and source line
+            warnings.simplefilter('ignore', DeprecationWarning)   # notes for the libraries' developers, hidden as Python hides them
             args.func(args)
     except MaskLabError as e:
         print(f'mask-lab: error: {e}', file=sys.stderr); return 2
