@@ -11,8 +11,8 @@ from PIL import Image
 from .core import MaskLabError
 
 # %% auto #0
-__all__ = ['MAX_BOX_SIDE', 'distinct_folders', 'check_photo_table_columns', 'photo_table_row_problems', 'image_size',
-           'face_box_problem', 'check_face_boxes', 'file_name_problem']
+__all__ = ['MAX_BOX_SIDE', 'distinct_folders', 'check_photo_table_columns', 'photo_table_row_problems', 'upright_size',
+           'image_size', 'face_box_problem', 'check_face_boxes', 'file_name_problem']
 
 # %% ../nbs/03a_checks.ipynb #0d768a03
 def distinct_folders(roots) -> list[Path]:
@@ -57,12 +57,19 @@ def photo_table_row_problems(files, paths, labels, persons=None, usable=None) ->
     return sorted(problems)
 
 # %% ../nbs/03a_checks.ipynb #4b2f9cea
-def image_size(path) -> tuple[int, int] | None:
-    "The (width, height) of the photo at `path` as seen upright (EXIF orientation applied), from its header; None if unreadable."
+def upright_size(path) -> tuple[int, int]:
+    "The (width, height) of `path` once its EXIF orientation is applied, from the header alone."
     try:
         with Image.open(path) as im:
             w, h = im.size
-            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)   # orientations that swap width and height
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise MaskLabError(f'{path}: cannot read image ({e})') from None
+    return (h, w) if turned else (w, h)
+
+def image_size(path) -> tuple[int, int] | None:
+    "`upright_size`, or None if the photo cannot be read."
+    try: return upright_size(path)
     except Exception: return None   # an unreadable photo is the image check's problem, not the box's
 
 # %% ../nbs/03a_checks.ipynb #77c095fc

@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from .core import DEFAULT_AGE_CUTOFFS, FACE_BOX, GENDER_NAMES, HEADS, MASK_NAMES, MaskLabError, N_CLASSES, age_group, age_group_names, check_age_cutoffs, class_names, decode_class, encode_class
 from .images import Preprocess
 from .metrics import PRED_COLUMNS
-from .runs import RUN_FORMATS, grouped_run_folders, read_metrics, runs_table, validation_table
+from .runs import RUN_FORMATS, grouped_run_folders, read_metrics, run_file, runs_table, validation_table
 from .inference import load_run, model_views, predict_probs
 from .explain import gradcam
 from .core import require_package
@@ -316,7 +316,7 @@ def out_of_fold_frame(cv_dir, data=None) -> tuple[dict, pd.DataFrame]:
 def evaluate_run(run_dir, data=None, n_mistakes: int = 12, saliency: int = 4, cutoffs=(58, 59, 60),
                  checkpoint: str = 'best.pt', device=None) -> dict:
     "Predictions, report, cut-off effect, figures, worst mistakes and their gallery, Grad-CAM of the worst `saliency` ones."
-    if (Path(run_dir) / 'cv.json').exists(): model, (cfg, preds) = None, out_of_fold_frame(run_dir, data)   # a CV: its out-of-fold predictions
+    if run_file(run_dir, 'cv').exists(): model, (cfg, preds) = None, out_of_fold_frame(run_dir, data)   # a CV: its out-of-fold predictions
     else:
         model, cfg = load_run(run_dir, checkpoint=checkpoint, device=device)
         preds = _validation_predictions(model, cfg, run_dir, data)

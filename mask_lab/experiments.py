@@ -145,8 +145,8 @@ def _check_eval_overlap(cv_dir: Path, train: pd.DataFrame, eval_data, verbose: b
     from mask_lab.data import load_photos
     from mask_lab.dedup import eval_overlap
     overlap = eval_overlap(train, load_photos(eval_data, verify_images=False)[0])
-    if len(overlap): write_csv(overlap, cv_dir / 'eval_overlap.csv')   # no overlap, no file
-    if len(overlap) and verbose: print(f'{len(overlap)} eval photos are training photos or near copies of them: see {cv_dir / "eval_overlap.csv"}', flush=True)
+    if len(overlap): write_csv(overlap, run_file(cv_dir, 'eval_overlap'))   # no overlap, no file
+    if len(overlap) and verbose: print(f'{len(overlap)} eval photos are training photos or near copies of them: see {run_file(cv_dir, "eval_overlap")}', flush=True)
     return len(overlap)
 
 # %% ../nbs/20_experiments.ipynb #2f6e7256
@@ -155,7 +155,7 @@ def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
     oof = oof_predictions(cv_dir, info['folds'])
     scores = {**prediction_scores(oof), 'heads': head_scores(oof),
               'folds': {str(k): json.loads(run_file(cv_dir / f'fold_{k}', 'valid_scores').read_text())['macro_f1'] for k in range(info['folds'])}}
-    write_csv(oof, cv_dir / 'oof_predictions.csv')
+    write_csv(oof, run_file(cv_dir, 'oof_predictions'))
     if info.get('eval'):
         from mask_lab.inference import predict, score_submission
         scores['eval_overlap'] = _check_eval_overlap(cv_dir, oof, info['eval'], verbose)
@@ -247,7 +247,7 @@ def read_predictions(run_or_cv) -> tuple[pd.DataFrame, str]:
     "The predictions a run (`valid_predictions.csv`) or a CV folder (`oof_predictions.csv`) holds, and which kind they are."
     path = Path(run_or_cv)
     if run_file(path, 'cv').exists():
-        file, kind = path / 'oof_predictions.csv', 'out-of-fold'
+        file, kind = run_file(path, 'oof_predictions'), 'out-of-fold'
         if not file.exists():
             info = json.loads(run_file(path, 'cv').read_text())
             done = sum(fold_state(path, k) == 'done' for k in range(info['folds']))

@@ -13,6 +13,7 @@ from PIL import Image
 from PIL import ImageOps
 
 from .core import FACE_BOX, FACE_EYES, FACE_NOSE_MOUTH, MaskLabError, atomic_write
+from .checks import upright_size
 from .images import image_cache_dir, load_image
 
 # %% auto #0
@@ -138,16 +139,6 @@ DETECT_SIDE = 320   # photos are scaled to this many pixels on their longest sid
 DETECT_PAD = 0.3    # ... and padded by this share of that side on every side (tight crops need room around the face)
 CANVAS_STEP = 32    # canvas sides are rounded up to a multiple of this, so that photos of similar shape batch together
 
-def _upright_size(path) -> tuple[int, int]:
-    "The (width, height) of `path` once its EXIF orientation is applied, from the header alone."
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)   # orientations that swap width and height
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise MaskLabError(f'{path}: cannot read image ({e})') from None
-    return (h, w) if turned else (w, h)
-
 # %% ../nbs/05_faces.ipynb #7ac59ae7
 def _plan(size, side: int = DETECT_SIDE, pad: float = DETECT_PAD) -> dict:
     "Where a photo of `size` goes on its detection canvas: scaled size, offset and canvas size."
@@ -190,7 +181,7 @@ def detect_faces(paths, detector=None, batch_size: int = 16, progress: bool = Tr
     "The main face of each photo in `paths`: a table of `path` and `FACE_COLUMNS`, one row per photo in order."
     from tqdm.auto import tqdm
     paths = list(paths)
-    plans = [_plan(_upright_size(p), side, pad) for p in paths]
+    plans = [_plan(upright_size(p), side, pad) for p in paths]
     rows = [None] * len(paths)
     if paths: detector = _detector(detector)
     order = sorted(range(len(paths)), key=lambda i: plans[i]['canvas'])

@@ -24,7 +24,7 @@ def cv_table(cv_dir) -> pd.DataFrame:
     "A finished CV's out-of-fold predictions (`oof_predictions.csv`) joined with the given labels of its photos (mask, gender, age, image, source)."
     cv_dir = Path(cv_dir)
     if not run_file(cv_dir, 'cv').exists(): raise MaskLabError(f'{cv_dir}: not a CV folder (no cv.json)')
-    oof_file = cv_dir / 'oof_predictions.csv'
+    oof_file = run_file(cv_dir, 'oof_predictions')
     if not oof_file.exists(): raise MaskLabError(f'{cv_dir}: no oof_predictions.csv yet; finish the CV first (run the same mask-lab cv command again)')
     try: info = json.loads(run_file(cv_dir, 'cv').read_text())
     except ValueError as e: raise MaskLabError(f'{run_file(cv_dir, "cv")}: cannot read ({e})') from None

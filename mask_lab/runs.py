@@ -23,7 +23,8 @@ __all__ = ['RUN_FILES', 'RUN_COLUMNS', 'TOO_SMALL', 'TEXT_COLUMNS', 'RUN_FORMATS
 RUN_FILES = {'config': 'config.json', 'env': 'env.json', 'metrics': 'metrics.jsonl', 'log': 'train.log',
              'problems': 'problems.csv', 'no_face': 'no_face.csv', 'split': 'split.csv', 'skipped': 'skipped_images.csv',
              'valid_predictions': 'valid_predictions.csv', 'valid_scores': 'valid_scores.json', 'checkpoints': 'checkpoints',
-             'cv': 'cv.json', 'oof_scores': 'oof_scores.json', 'trial': 'trial.json'}   # a CV folder's and a trial's too
+             'cv': 'cv.json', 'oof_predictions': 'oof_predictions.csv', 'oof_scores': 'oof_scores.json',
+             'eval_overlap': 'eval_overlap.csv', 'trial': 'trial.json'}   # a CV folder's and a trial's too
 
 def run_file(run_dir, name: str) -> Path:
     "The path of the run folder's file `name` (a key of `RUN_FILES`, e.g. 'config', 'split', 'metrics')."
