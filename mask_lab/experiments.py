@@ -10,14 +10,12 @@ import pandas as pd
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from sklearn.metrics import f1_score
 
 from .core import MaskLabError, is_mask_only, write_json
-from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, person_resamples, prediction_scores, weighted_macro_f1
+from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, paired_bootstrap, prediction_scores
 from .runs import write_csv
 from .config import OLDER_RUN_DEFAULTS, TrainConfig, read_experiment
 from .train import Interrupted, save_valid_predictions, train
-from .metrics import chunked
 from .runs import run_file
 
 # %% auto #0
@@ -291,18 +289,13 @@ def compare(a, b, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> d
     y, people = both.label_a.to_numpy(np.int64), both.person_a.to_numpy()
     pred_a = both[[c + '_a' for c in PRED_COLUMNS]].to_numpy().argmax(1)
     pred_b = both[[c + '_b' for c in PRED_COLUMNS]].to_numpy().argmax(1)
-    draws = [(weighted_macro_f1(y, pred_a, w), weighted_macro_f1(y, pred_b, w)) for w in chunked(person_resamples(people, n, seed))]
-    fa, fb = np.concatenate([d[0] for d in draws]), np.concatenate([d[1] for d in draws])
-    score_a, score_b = float(f1_score(y, pred_a, average='macro')), float(f1_score(y, pred_b, average='macro'))
-    diff = score_b - score_a
-    lo, hi = (float(v) for v in np.percentile(fb - fa, [2.5, 97.5]))
+    scores = paired_bootstrap(y, pred_a, pred_b, people, n, seed)
+    diff, (lo, hi) = scores['difference'], scores['ci95']
     if lo > 0: sentence = f'{name_b} is better by {diff:.3f} [{lo:.3f}, {hi:.3f}]'
     elif hi < 0: sentence = f'{name_a} is better by {-diff:.3f} [{-hi:.3f}, {-lo:.3f}]'
     else: sentence = f'no clear difference ({name_b} - {name_a} = {diff:+.3f} [{lo:+.3f}, {hi:+.3f}])'
-    ci = lambda s: [float(v) for v in np.percentile(s, [2.5, 97.5])]
     return {'a': name_a, 'b': name_b, 'images': len(both), 'people': int(pd.Series(people).nunique()),
-            'of': (len(pa), len(pb)), 'kinds': (kind_a, kind_b), 'macro_f1_a': score_a, 'ci95_a': ci(fa), 'macro_f1_b': score_b,
-            'ci95_b': ci(fb), 'difference': diff, 'ci95': [lo, hi], 'better': name_b if lo > 0 else name_a if hi < 0 else None,
+            'of': (len(pa), len(pb)), 'kinds': (kind_a, kind_b), **scores, 'better': name_b if lo > 0 else name_a if hi < 0 else None,
             'sentence': sentence}
 
 # %% ../nbs/20_experiments.ipynb #4607913e

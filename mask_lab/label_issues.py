@@ -16,8 +16,8 @@ from .config import TrainConfig
 from .data import load_sources
 
 # %% auto #0
-__all__ = ['ISSUE_COLUMNS', 'MASK_STEM', 'cv_table', 'mask_issues', 'age_range', 'years_outside', 'person_issues', 'label_issues',
-           'format_issues', 'suggested_corrections']
+__all__ = ['ISSUE_COLUMNS', 'MASK_STEM', 'cv_table', 'swap_partners', 'mask_issues', 'age_range', 'years_outside',
+           'person_issues', 'label_issues', 'format_issues', 'suggested_corrections']
 
 # %% ../nbs/20a_label_issues.ipynb #e968b692
 def cv_table(cv_dir) -> pd.DataFrame:
@@ -56,14 +56,41 @@ def _cleanlab(given, probs) -> tuple[np.ndarray, np.ndarray]:
     return quality, np.asarray(issue, bool)
 
 # %% ../nbs/20a_label_issues.ipynb #8fd43c11
+def swap_partners(table: pd.DataFrame, probs) -> tuple[np.ndarray, np.ndarray]:
+    "Each photo's best swap in a competition person (log-likelihood ratio of trading mask labels with another of the person's photos; its row), -inf and -1 elsewhere."
+    given, logp = table['mask'].to_numpy(np.int64), np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1))
+    llr, partner = np.full(len(table), -np.inf), np.full(len(table), -1)
+    if 'image' not in table: return llr, partner
+    layout = table['image'].isin(list(IMAGE_STEMS)).groupby(table['person'].astype(str)).transform('all').to_numpy()
+    for rows in pd.Series(np.arange(len(table)))[layout].groupby(table['person'].astype(str).to_numpy()[layout]).agg(list):
+        rows = np.asarray(rows); y = given[rows]
+        own = logp[rows, y]
+        traded = logp[rows][:, y]                                   # traded[i, j]: photo i under photo j's label
+        ratio = traded + traded.T - own[:, None] - own[None, :]     # both photos of the pair take each other's label
+        ratio[y[:, None] == y[None, :]] = -np.inf                   # the same label: nothing to trade
+        best = ratio.argmax(1)
+        has = np.isfinite(ratio[np.arange(len(rows)), best])
+        llr[rows[has]], partner[rows[has]] = ratio[np.arange(len(rows)), best][has], rows[best[has]]
+    return llr, partner
+
+
+# %% ../nbs/20a_label_issues.ipynb #3fe14573
 def mask_issues(table: pd.DataFrame) -> pd.DataFrame:
-    "One row per photo of `table` (`cv_table`): given and predicted mask status, cleanlab's quality score and flag."
+    "One row per photo of `table` (`cv_table`): given and predicted mask status, quality score and flag (a swap's in competition people, cleanlab's elsewhere)."
+    from scipy.special import expit
     probs = head_probs(table[PRED_COLUMNS].to_numpy())['mask']
-    given = table['mask'].to_numpy(np.int64)
+    given, predicted = table['mask'].to_numpy(np.int64), probs.argmax(1)
     quality, issue = _cleanlab(given, probs)
-    names = np.array(MASK_NAMES)
-    return pd.DataFrame({'kind': 'mask', 'person': table['person'].astype(str).to_numpy(), 'photo': table['path'].astype(str).to_numpy(),
-                         'given': names[given], 'predicted': names[probs.argmax(1)], 'quality': quality, 'issue': issue})
+    llr, partner = swap_partners(table, probs)
+    paired = partner >= 0
+    other = np.where(paired, partner, 0)
+    crossed = paired & (llr > 0) & (predicted == given[other]) & (predicted[other] == given)   # each photo reads as the other's label
+    paths, names = table['path'].astype(str).to_numpy(), np.array(MASK_NAMES)
+    return pd.DataFrame({'kind': 'mask', 'person': table['person'].astype(str).to_numpy(), 'photo': paths,
+                         'given': names[given], 'predicted': names[predicted],
+                         'quality': np.where(paired, expit(-llr), quality), 'issue': np.where(paired, crossed, issue),
+                         'swap_with': np.where(crossed, paths[other], '')})
+
 
 # %% ../nbs/20a_label_issues.ipynb #0b03d40b
 def age_range(group, cutoffs) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +124,7 @@ def person_issues(table: pd.DataFrame, head: str, cutoffs=None) -> pd.DataFrame:
     return out
 
 # %% ../nbs/20a_label_issues.ipynb #21b21758
-ISSUE_COLUMNS = ['kind', 'rank', 'person', 'photo', 'given', 'predicted', 'quality', 'issue', 'age', 'years_off']
+ISSUE_COLUMNS = ['kind', 'rank', 'person', 'photo', 'given', 'predicted', 'quality', 'issue', 'swap_with', 'age', 'years_off']
 
 def label_issues(cv_dir, table: pd.DataFrame | None = None) -> pd.DataFrame:
     "Every label of a finished CV ranked by cleanlab from its out-of-fold probabilities, most suspect first (columns `ISSUE_COLUMNS`)."
@@ -106,6 +133,7 @@ def label_issues(cv_dir, table: pd.DataFrame | None = None) -> pd.DataFrame:
     if (table['gender'].to_numpy() >= 0).any(): parts += [person_issues(table, 'gender'), person_issues(table, 'age')]
     out = pd.concat(parts, ignore_index=True).sort_values('quality', kind='stable').reset_index(drop=True)
     out['rank'] = out.groupby('kind').cumcount() + 1
+    out['swap_with'] = out['swap_with'].fillna('')
     out['age'] = out['age'].astype('Int64') if 'age' in out else pd.NA
     out['years_off'] = out['years_off'].astype('Int64') if 'years_off' in out else pd.NA
     out.attrs.update(table.attrs)
@@ -121,7 +149,8 @@ def format_issues(issues: pd.DataFrame, top: int = 10) -> str:
         flagged = part[part.issue]
         lines.append(f'{kind}: {len(flagged)} of {len(part)} {"photos" if kind == "mask" else "people"} flagged')
         if len(flagged):
-            shown = flagged.head(top)[['rank', 'person', 'photo', 'given', 'predicted', 'quality'] + (['age', 'years_off'] if kind == 'age' else [])]
+            swaps = ['swap_with'] if kind == 'mask' and (flagged.swap_with != '').any() else []
+            shown = flagged.head(top)[['rank', 'person', 'photo', 'given', 'predicted', 'quality'] + (['age', 'years_off'] if kind == 'age' else []) + swaps]
             if kind != 'mask': shown = shown.drop(columns='photo')
             lines.append(shown.to_string(index=False, float_format=lambda q: f'{q:.3f}'))
     return '\n'.join(lines)

@@ -12,8 +12,8 @@ from .core import HEADS, MaskLabError, N_CLASSES, decode_class, is_mask_only
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'BOOTSTRAP_RESAMPLES', 'BOOTSTRAP_SEED', 'WIDE_INTERVAL', 'person_resamples', 'weighted_macro_f1',
-           'bootstrap_macro_f1', 'chunked', 'head_probs', 'label_masks', 'label_probs', 'prediction_scores',
-           'head_scores', 'predictions_table']
+           'bootstrap_macro_f1', 'chunked', 'paired_bootstrap', 'head_probs', 'label_masks', 'label_probs',
+           'prediction_scores', 'head_scores', 'predictions_table']
 
 # %% ../nbs/12_metrics.ipynb #f21bb0c9
 PRED_COLUMNS = [f'p{c}' for c in range(N_CLASSES)]
@@ -49,6 +49,17 @@ def bootstrap_macro_f1(y, pred, people, n: int = BOOTSTRAP_RESAMPLES, seed: int 
 # %% ../nbs/12_metrics.ipynb #81e60cdb
 def chunked(w: np.ndarray, size: int = 100):
     for i in range(0, len(w), size): yield w[i:i + size]
+
+# %% ../nbs/12_metrics.ipynb #d2d1aa96
+def paired_bootstrap(y, pred_a, pred_b, people, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
+    "Macro F1 of `pred_a` and `pred_b` against `y` with 95% intervals, and the difference b - a with its paired interval: both scored on the same `n` resamples of the `people`."
+    y, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y, pred_a, pred_b))
+    draws = [(weighted_macro_f1(y, pred_a, w), weighted_macro_f1(y, pred_b, w)) for w in chunked(person_resamples(people, n, seed))]
+    fa, fb = (np.concatenate([d[k] for d in draws]) for k in (0, 1))
+    ci = lambda s: [float(v) for v in np.percentile(s, [2.5, 97.5])]
+    score_a, score_b = (float(f1_score(y, p, average='macro')) for p in (pred_a, pred_b))
+    return {'macro_f1_a': score_a, 'ci95_a': ci(fa), 'macro_f1_b': score_b, 'ci95_b': ci(fb), 'difference': score_b - score_a, 'ci95': ci(fb - fa)}
+
 
 # %% ../nbs/12_metrics.ipynb #b171801a
 def head_probs(probs) -> dict:
