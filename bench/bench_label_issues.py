@@ -3,6 +3,7 @@
     python bench/bench_label_issues.py                          # 3 seeds, 80 demo people each, 3-fold CV
     python bench/bench_label_issues.py --seeds 0 --people 60
     python bench/bench_label_issues.py --smoke                  # seconds: tiny data, one epoch (run by the tests)
+    python bench/bench_label_issues.py --retrain                # and models trained on the noisy, corrected and clean labels
 
 For each seed: `mask_lab.demo_data.make_demo_data` draws `--people` people (7 photos each, 192x256), and a known share
 (`--rate`, 5%) of each kind of label is made wrong through a corrections file (`--corrections`, the lab's own way
@@ -13,6 +14,11 @@ recipe below on the noisy labels, and `mask_lab.label_issues.label_issues` ranks
 out-of-fold probabilities: photos for the mask status, people for gender and age. For each kind, among its top k
 suspects (k = the number planted, and 2k): precision = planted flips found / k, recall = planted flips found / planted.
 Target: precision at k >= 0.8 in every seed (all kinds together: found / planted over the three kinds).
+
+With `--retrain`, three models are trained on fold 0's split of the same people, one each on the noisy labels, the
+corrected ones (every suggestion of `suggested_corrections` accepted over the planted errors, as a user who
+trusts the list would) and the clean ones, and scored on `--test-people` fresh demo people with clean labels;
+`mask_lab.metrics.paired_bootstrap` (what `mask-lab compare` uses) gives each difference with its interval.
 
 The CV folders are kept in `--work` (default `~/.cache/mask_lab/bench_label_issues`); a second run reuses them.
 """
@@ -78,10 +84,46 @@ def scores(issues: pd.DataFrame, keys: dict) -> dict:
     return out
 
 
-def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe: dict) -> dict:
+def accepted(planted: pd.DataFrame, suggested: pd.DataFrame) -> pd.DataFrame:
+    "The corrections a user ends with who accepts every suggestion: the planted errors, each suggestion put over them."
+    rows = planted.set_index(['person', 'field'])[['value', 'reason']].copy()
+    for s in suggested.itertuples():
+        rows.loc[(str(s.person), s.field), ['value', 'reason']] = [s.value, 'accepted']
+    return rows.reset_index()
+
+
+def retrain(base: Path, demo: Path, seed: int, folds: int, recipe: dict, test_people: int) -> dict:
+    "Test macro F1 of models trained on the noisy, the corrected and the clean labels, and the paired differences."
+    from mask_lab.demo_data import make_demo_data
+    from mask_lab.data import load_train
+    from mask_lab.inference import predict_runs_probs
+    from mask_lab.metrics import paired_bootstrap
+    from mask_lab.train import train
+    test_dir = base / 'test'
+    if not (test_dir / 'train' / 'train.csv').exists():
+        make_demo_data(test_dir, people=test_people, seed=1000 + seed, eval_people=0, size=PHOTO_SIZE)
+    test, _ = load_train(test_dir)
+    preds = {}
+    for name, corrections in (('noisy', base / 'planted.csv'), ('corrected', base / 'accepted.csv'), ('clean', None)):
+        run = base / f'train_{name}'
+        if not (run / 'checkpoints' / 'best.pt').exists():
+            import shutil; shutil.rmtree(run, ignore_errors=True)
+            train(str(demo), out=base, name=run.name, **{**recipe, 'seed': seed, 'n_splits': folds, 'fold': 0,
+                  'corrections': str(corrections) if corrections else None}, verbose=False, live=False)
+        preds[name] = predict_runs_probs(run, test, num_workers=0).argmax(1)
+    y, people = test.label.to_numpy(), test.person.to_numpy()
+    out = {'test_people': test_people}
+    for a, b in (('noisy', 'corrected'), ('noisy', 'clean'), ('corrected', 'clean')):
+        s = paired_bootstrap(y, preds[a], preds[b], people)
+        out[f'{a}_macro_f1'], out[f'{b}_macro_f1'] = round(s['macro_f1_a'], 3), round(s['macro_f1_b'], 3)
+        out[f'{b}_minus_{a}'] = [round(s['difference'], 3), [round(v, 3) for v in s['ci95']]]
+    return out
+
+
+def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe: dict, test_people: int = 0) -> dict:
     from mask_lab.demo_data import make_demo_data
     from mask_lab.experiments import cv
-    from mask_lab.label_issues import label_issues
+    from mask_lab.label_issues import label_issues, cv_table, suggested_corrections
     base = work / f'people{people}_seed{seed}'
     demo = base / 'demo'
     if not (demo / 'train' / 'train.csv').exists():
@@ -91,11 +133,18 @@ def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe
     planted.to_csv(base / 'planted.csv', index=False)
     t0 = time.time()
     res = cv({**recipe, 'seed': seed, 'corrections': str(base / 'planted.csv')}, folds=folds, out=base, name='cv', data=str(demo), verbose=False)
-    issues = label_issues(base / 'cv')
-    return {'seed': seed, 'people': people, 'photos': people * 7, 'cv_seconds': round(time.time() - t0),
-            'oof_macro_f1': round(res['scores']['macro_f1'], 3),
-            'oof_head_f1': {h: round(s['macro_f1'], 3) for h, s in res['scores']['heads'].items()},
-            **scores(issues, planted_keys(planted, demo))}
+    table = cv_table(base / 'cv')
+    issues = label_issues(base / 'cv', table)
+    out = {'seed': seed, 'people': people, 'photos': people * 7, 'cv_seconds': round(time.time() - t0),
+           'oof_macro_f1': round(res['scores']['macro_f1'], 3),
+           'oof_head_f1': {h: round(s['macro_f1'], 3) for h, s in res['scores']['heads'].items()},
+           **scores(issues, planted_keys(planted, demo))}
+    if test_people:
+        suggested = suggested_corrections(issues, table)
+        accepted(planted, suggested).to_csv(base / 'accepted.csv', index=False)
+        out['suggested'] = len(suggested)
+        out['retrain'] = retrain(base, demo, seed, folds, recipe, test_people)
+    return out
 
 
 def main(argv=None) -> dict:
@@ -107,15 +156,17 @@ def main(argv=None) -> dict:
     p.add_argument('--epochs', type=int, default=RECIPE['epochs'])
     p.add_argument('--batch-size', type=int, default=RECIPE['batch_size'])
     p.add_argument('--work', type=Path, default=CACHE / 'bench_label_issues', help='folder for the demo data and CV folders (kept)')
-    p.add_argument('--smoke', action='store_true', help='seconds: 20 people, 2 folds, one epoch at 32x32, one seed, in a new temporary folder')
+    p.add_argument('--retrain', action='store_true', help='also train on the noisy, corrected and clean labels and score them on fresh people')
+    p.add_argument('--test-people', type=int, default=40, help='fresh demo people the --retrain models are scored on')
+    p.add_argument('--smoke', action='store_true', help='seconds: 20 people (10 to test), 2 folds, one epoch at 32x32, one seed, in a new temporary folder')
     a = p.parse_args(argv)
     recipe = {**RECIPE, 'epochs': a.epochs, 'batch_size': a.batch_size}
     if a.smoke:
         import tempfile
-        a.seeds, a.people, a.folds, a.work = [0], 20, 2, Path(tempfile.mkdtemp())
+        a.seeds, a.people, a.folds, a.work, a.test_people = [0], 20, 2, Path(tempfile.mkdtemp()), 10
         recipe.update(epochs=1, size=[32, 32], crop='none')
     load0 = os.getloadavg()
-    seeds = [run_seed(s, a.people, a.rate, a.folds, a.work, recipe) for s in a.seeds]
+    seeds = [run_seed(s, a.people, a.rate, a.folds, a.work, recipe, a.test_people if a.retrain else 0) for s in a.seeds]
     out = {'command': ' '.join(['python', 'bench/bench_label_issues.py', *(sys.argv[1:] if argv is None else argv)]),
            'recipe': recipe, 'folds': a.folds, 'rate': a.rate, 'seeds': seeds,
            'target_precision_at_k_ge_0.8_every_seed': all(s['all_precision_at_k'] >= 0.8 for s in seeds),

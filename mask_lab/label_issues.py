@@ -74,7 +74,7 @@ def swap_partners(table: pd.DataFrame, probs) -> tuple[np.ndarray, np.ndarray]:
     return llr, partner
 
 
-# %% ../nbs/20a_label_issues.ipynb #3fe14573
+# %% ../nbs/20a_label_issues.ipynb #853a9048
 def mask_issues(table: pd.DataFrame) -> pd.DataFrame:
     "One row per photo of `table` (`cv_table`): given and predicted mask status, quality score and flag (a swap's in competition people, cleanlab's elsewhere)."
     from scipy.special import expit

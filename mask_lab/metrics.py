@@ -50,7 +50,7 @@ def bootstrap_macro_f1(y, pred, people, n: int = BOOTSTRAP_RESAMPLES, seed: int 
 def chunked(w: np.ndarray, size: int = 100):
     for i in range(0, len(w), size): yield w[i:i + size]
 
-# %% ../nbs/12_metrics.ipynb #d2d1aa96
+# %% ../nbs/12_metrics.ipynb #56a44249
 def paired_bootstrap(y, pred_a, pred_b, people, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
     "Macro F1 of `pred_a` and `pred_b` against `y` with 95% intervals, and the difference b - a with its paired interval: both scored on the same `n` resamples of the `people`."
     y, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y, pred_a, pred_b))

@@ -319,7 +319,10 @@ def train(data=None, out='runs', name: str | None = None, resume=None, verbose: 
     with distributed(cfg.device) as device:
         main = dist_info()[0] == 0
         df, problems = load_split(cfg, verbose and main)
-        if len(problems) and verbose and main: print(f'skipped {len(problems)} data problem(s); see problems.csv in the run folder', flush=True)
+        if len(problems) and verbose and main:
+            kept = int(problems['path'].astype(str).isin(df['path'].astype(str)).sum())   # near duplicates: noted, not left out
+            print(f'skipped {len(problems) - kept} data problem(s)' + (f', noted {kept} about photos kept' if kept else '')
+                  + '; see problems.csv in the run folder', flush=True)
         check_labels(cfg, df)
         build_loss(cfg, df[df.fold != cfg.fold].label)  # a bad loss spec fails before the run folder exists
         default_name = f'{datetime.now():%Y-%m-%d_%H%M%S}_{cfg.model}_fold{cfg.fold}'

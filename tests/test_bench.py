@@ -94,8 +94,11 @@ def test_bench_dedup(monkeypatch):
 
 
 def test_bench_label_issues(monkeypatch):
-    out = run_smoke('bench_label_issues', monkeypatch)
+    out = run_smoke('bench_label_issues', monkeypatch, '--retrain')
     s = out['seeds'][0]
+    r = s['retrain']   # noisy, corrected and clean labels, each model scored on the same fresh people
+    assert r['test_people'] == 10 and all(0 <= r[f'{k}_macro_f1'] <= 1 for k in ('noisy', 'corrected', 'clean'))
+    assert r['clean_minus_noisy'][1][0] <= r['clean_minus_noisy'][0] <= r['clean_minus_noisy'][1][1]
     assert s['photos'] == 140 and {s[k]['planted'] for k in ('gender', 'age')} == {1} and s['mask']['planted'] == 8   # 5% of each (4 swaps of 2 photos)
     assert all(0 <= s[k][m] <= 1 for k in ('mask', 'gender', 'age') for m in ('precision_at_k', 'recall_at_2k'))
     assert 'target_precision_at_k_ge_0.8_every_seed' in out
