@@ -4,6 +4,8 @@
     python bench/bench_label_issues.py --seeds 0 --people 60
     python bench/bench_label_issues.py --smoke                  # seconds: tiny data, one epoch (run by the tests)
     python bench/bench_label_issues.py --retrain                # and models trained on the noisy, corrected and clean labels
+    python bench/bench_label_issues.py --data UTK --people 600 --test-data UTK_TEST --model mobilenetv2_100 --size 96 96 --retrain
+                                                                # real faces: a sample of a competition-format folder's people
 
 For each seed: `mask_lab.demo_data.make_demo_data` draws `--people` people (7 photos each, 192x256), and a known share
 (`--rate`, 5%) of each kind of label is made wrong through a corrections file (`--corrections`, the lab's own way
@@ -20,6 +22,9 @@ corrected ones (every suggestion of `suggested_corrections` accepted over the pl
 trusts the list would) and the clean ones, and scored on `--test-people` fresh demo people with clean labels;
 `mask_lab.metrics.paired_bootstrap` (what `mask-lab compare` uses) gives each difference with its interval.
 
+`--data` samples `--people` people of a competition-format folder (its `train/`) instead of drawing demo people, and
+`--test-data` scores the `--retrain` models on another such folder's people.
+
 The CV folders are kept in `--work` (default `~/.cache/mask_lab/bench_label_issues`); a second run reuses them.
 """
 from __future__ import annotations
@@ -34,6 +39,20 @@ RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], aug
               class_weights=1, label_smoothing=0, cutoffs=[30, 60], num_workers=0)
 PHOTO_SIZE = (192, 256)   # half the demo's default: the recipe's 64x64 face crops need no more, and decoding costs less
 NEIGHBOUR_AGE = {0: (45,), 1: (22, 68), 2: (45,)}   # for each age group (30/60 cut-offs), ages in the middle of the groups beside it
+
+
+def sample_folder(source: Path, dest: Path, people: int, seed: int) -> Path:
+    "`dest` as a competition-format folder of a seeded sample of `people` of `source/train`'s people (photos hard-linked, not copied)."
+    import shutil
+    table = pd.read_csv(source / 'train' / 'train.csv', dtype={'id': str})
+    table = table.sample(n=min(people, len(table)), random_state=seed).sort_values('id')
+    (dest / 'train' / 'images').mkdir(parents=True)
+    for folder in table.path: shutil.copytree(source / 'train' / 'images' / folder, dest / 'train' / 'images' / folder, copy_function=os.link)
+    table.to_csv(dest / 'train' / 'train.csv', index=False)
+    if (source / 'train' / 'faces.csv').exists():
+        faces = pd.read_csv(source / 'train' / 'faces.csv')
+        faces[faces.file.str.split('/').str[0].isin(set(table.path))].to_csv(dest / 'train' / 'faces.csv', index=False)
+    return dest
 
 
 def plant_errors(demo: Path, rate: float, seed: int) -> pd.DataFrame:
@@ -92,14 +111,14 @@ def accepted(planted: pd.DataFrame, suggested: pd.DataFrame) -> pd.DataFrame:
     return rows.reset_index()
 
 
-def retrain(base: Path, demo: Path, seed: int, folds: int, recipe: dict, test_people: int) -> dict:
+def retrain(base: Path, demo: Path, seed: int, folds: int, recipe: dict, test_people: int, test_data: Path | None = None) -> dict:
     "Test macro F1 of models trained on the noisy, the corrected and the clean labels, and the paired differences."
     from mask_lab.demo_data import make_demo_data
     from mask_lab.data import load_train
     from mask_lab.inference import predict_runs_probs
     from mask_lab.metrics import paired_bootstrap
     from mask_lab.train import train
-    test_dir = base / 'test'
+    test_dir = test_data or base / 'test'
     if not (test_dir / 'train' / 'train.csv').exists():
         make_demo_data(test_dir, people=test_people, seed=1000 + seed, eval_people=0, size=PHOTO_SIZE)
     test, _ = load_train(test_dir)
@@ -112,7 +131,7 @@ def retrain(base: Path, demo: Path, seed: int, folds: int, recipe: dict, test_pe
                   'corrections': str(corrections) if corrections else None}, verbose=False, live=False)
         preds[name] = predict_runs_probs(run, test, num_workers=0).argmax(1)
     y, people = test.label.to_numpy(), test.person.to_numpy()
-    out = {'test_people': test_people}
+    out = {'test_people': int(test.person.nunique())}
     for a, b in (('noisy', 'corrected'), ('noisy', 'clean'), ('corrected', 'clean')):
         s = paired_bootstrap(y, preds[a], preds[b], people)
         out[f'{a}_macro_f1'], out[f'{b}_macro_f1'] = round(s['macro_f1_a'], 3), round(s['macro_f1_b'], 3)
@@ -120,7 +139,8 @@ def retrain(base: Path, demo: Path, seed: int, folds: int, recipe: dict, test_pe
     return out
 
 
-def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe: dict, test_people: int = 0) -> dict:
+def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe: dict, test_people: int = 0,
+             data: Path | None = None, test_data: Path | None = None) -> dict:
     from mask_lab.demo_data import make_demo_data
     from mask_lab.experiments import cv
     from mask_lab.label_issues import label_issues, cv_table, suggested_corrections
@@ -128,7 +148,8 @@ def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe
     demo = base / 'demo'
     if not (demo / 'train' / 'train.csv').exists():
         import shutil; shutil.rmtree(demo, ignore_errors=True)
-        make_demo_data(demo, people=people, seed=seed, eval_people=0, size=PHOTO_SIZE)
+        if data: sample_folder(data, demo, people, seed)
+        else: make_demo_data(demo, people=people, seed=seed, eval_people=0, size=PHOTO_SIZE)
     planted = plant_errors(demo, rate, seed)
     planted.to_csv(base / 'planted.csv', index=False)
     t0 = time.time()
@@ -143,7 +164,7 @@ def run_seed(seed: int, people: int, rate: float, folds: int, work: Path, recipe
         suggested = suggested_corrections(issues, table)
         accepted(planted, suggested).to_csv(base / 'accepted.csv', index=False)
         out['suggested'] = len(suggested)
-        out['retrain'] = retrain(base, demo, seed, folds, recipe, test_people)
+        out['retrain'] = retrain(base, demo, seed, folds, recipe, test_people, test_data)
     return out
 
 
@@ -155,18 +176,22 @@ def main(argv=None) -> dict:
     p.add_argument('--folds', type=int, default=3)
     p.add_argument('--epochs', type=int, default=RECIPE['epochs'])
     p.add_argument('--batch-size', type=int, default=RECIPE['batch_size'])
+    p.add_argument('--model', default=RECIPE['model'])
+    p.add_argument('--size', type=int, nargs=2, default=RECIPE['size'], metavar=('H', 'W'))
+    p.add_argument('--data', type=Path, help='a competition-format folder to sample --people people from, instead of demo people')
+    p.add_argument('--test-data', type=Path, help='a competition-format folder to score the --retrain models on, instead of fresh demo people')
     p.add_argument('--work', type=Path, default=CACHE / 'bench_label_issues', help='folder for the demo data and CV folders (kept)')
     p.add_argument('--retrain', action='store_true', help='also train on the noisy, corrected and clean labels and score them on fresh people')
     p.add_argument('--test-people', type=int, default=40, help='fresh demo people the --retrain models are scored on')
     p.add_argument('--smoke', action='store_true', help='seconds: 20 people (10 to test), 2 folds, one epoch at 32x32, one seed, in a new temporary folder')
     a = p.parse_args(argv)
-    recipe = {**RECIPE, 'epochs': a.epochs, 'batch_size': a.batch_size}
+    recipe = {**RECIPE, 'epochs': a.epochs, 'batch_size': a.batch_size, 'model': a.model, 'size': list(a.size)}
     if a.smoke:
         import tempfile
         a.seeds, a.people, a.folds, a.work, a.test_people = [0], 20, 2, Path(tempfile.mkdtemp()), 10
         recipe.update(epochs=1, size=[32, 32], crop='none')
     load0 = os.getloadavg()
-    seeds = [run_seed(s, a.people, a.rate, a.folds, a.work, recipe, a.test_people if a.retrain else 0) for s in a.seeds]
+    seeds = [run_seed(s, a.people, a.rate, a.folds, a.work, recipe, a.test_people if a.retrain else 0, a.data, a.test_data) for s in a.seeds]
     out = {'command': ' '.join(['python', 'bench/bench_label_issues.py', *(sys.argv[1:] if argv is None else argv)]),
            'recipe': recipe, 'folds': a.folds, 'rate': a.rate, 'seeds': seeds,
            'target_precision_at_k_ge_0.8_every_seed': all(s['all_precision_at_k'] >= 0.8 for s in seeds),

@@ -15,7 +15,7 @@ from .core import MaskLabError, is_mask_only, write_json
 from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, paired_bootstrap, prediction_scores
 from .runs import write_csv
 from .config import OLDER_RUN_DEFAULTS, TrainConfig, read_experiment
-from .train import Interrupted, save_valid_predictions, train
+from .train import Interrupted, add_folds, save_valid_predictions, train
 from .runs import run_file
 
 # %% auto #0
@@ -39,9 +39,9 @@ def _cv_record(settings: dict, folds: int) -> dict:
 # %% ../nbs/20_experiments.ipynb #9980d9a7
 def _check_folds(record: dict):
     "Refuse a new CV whose folds could never be made (more folds than people, no usable data) before its folder is written."
-    from mask_lab.data import add_person_folds, load_sources
+    from mask_lab.data import load_sources
     df, _ = load_sources(record['data'], cutoffs=record['cutoffs'], verify_images=False)   # a folder scan, no decoding
-    add_person_folds(df, n_splits=record['n_splits'], seed=record['seed'] if record.get('split_seed') is None else record['split_seed'])
+    add_folds(df, record['n_splits'], record['seed'] if record.get('split_seed') is None else record['split_seed'], record.get('mask_only_folds', False))
 
 # %% ../nbs/20_experiments.ipynb #0a05d0df
 @contextmanager

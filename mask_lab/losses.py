@@ -229,7 +229,7 @@ def class_weights_from_labels(labels, layout: str = 'single', power: float = 1.0
     if ((y < 0) | (y >= N_CLASSES + N_MASK)).any(): raise MaskLabError(f'labels must be classes 0..{N_CLASSES - 1} or mask-only labels')
     full = y[~is_mask_only(y)]
     if layout == 'single': return _inverse_frequency(full.astype(np.int64), N_CLASSES, power)
-    if full.size == 0: raise MaskLabError('class weights for gender and age need at least one label with gender and age')
     heads = dict(zip(HEADS, decode_class(full)))
     heads['mask'] = _DECODE[torch.from_numpy(y.astype(np.int64)), 0].numpy()   # every photo counts for the mask
-    return {h: _inverse_frequency(heads[h], k, power) for h, k in HEADS.items()}
+    # mask labels only (a real-masks table alone): gender and age are never trained, their weights stay 1
+    return {h: _inverse_frequency(heads[h], k, power) if len(heads[h]) else torch.ones(k) for h, k in HEADS.items()}

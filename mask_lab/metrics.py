@@ -86,6 +86,10 @@ def prediction_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: i
     "Macro F1 of a predictions table (`person`, `label`, `p0`..`p17`), its bootstrap 95% interval over people, and the counts (photos with all three labels; mask-only ones counted apart)."
     only = is_mask_only(preds['label'].to_numpy())   # mask-only photos: scored by `head_scores`' mask head alone
     full = preds[~only]
+    if full.empty:   # mask labels only (a real-masks table alone): the mask head's score is the table's
+        t, p = label_masks(preds['label'].to_numpy()), decode_class(preds[PRED_COLUMNS].to_numpy().argmax(1))[0]
+        return {'macro_f1': float(f1_score(t, p, average='macro')), 'ci95': list(bootstrap_macro_f1(t, p, preds['person'], n, seed)),
+                'people': 0, 'images': 0, 'mask_only_images': len(preds)}
     y, pred = full['label'].to_numpy(np.int64), full[PRED_COLUMNS].to_numpy().argmax(1)
     out = {'macro_f1': float(f1_score(y, pred, average='macro')), 'ci95': list(bootstrap_macro_f1(y, pred, full['person'], n, seed)),
            'people': int(full['person'].nunique()), 'images': len(full)}
@@ -98,6 +102,7 @@ def head_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: int = B
     full, out = ~is_mask_only(y), {}   # the mask head on every photo, gender and age on those with all three labels
     for head, t, p in zip(HEADS, decode_class(np.where(full, y, 0)), decode_class(pred)):
         keep = np.ones(len(y), bool) if head == 'mask' else full
+        if not keep.any(): continue   # mask labels only: no gender or age to score
         t = label_masks(y) if head == 'mask' else t
         out[head] = {'macro_f1': float(f1_score(t[keep], p[keep], average='macro')),
                      'ci95': list(bootstrap_macro_f1(t[keep], p[keep], preds['person'][keep], n, seed))}

@@ -34,8 +34,8 @@ from .runs import run_file
 
 # %% auto #0
 __all__ = ['parse_mapping', 'build_loss', 'seed_everything', 'environment', 'distributed_env', 'distributed', 'shard_loader',
-           'add_photo_folds', 'load_split', 'check_labels', 'build_learner', 'Interrupted', 'save_valid_predictions',
-           'train', 'resume_run']
+           'add_photo_folds', 'add_folds', 'load_split', 'check_labels', 'build_learner', 'Interrupted',
+           'save_valid_predictions', 'train', 'resume_run']
 
 # %% ../nbs/19_train.ipynb #281a0256
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -139,6 +139,16 @@ def _extra_loggers(cfg: TrainConfig, run_dir: Path) -> list:
         hooks.append(WandbLogger(config=cfg.to_dict(), dir=run_dir))
     return hooks
 
+# %% ../nbs/19_train.ipynb #f71145e0
+def _source_photos(df: pd.DataFrame) -> pd.Series:
+    "The photo each row was cut from: a photo table's `source_image` where given (several crops of one photo stay together), else its person or file, per data folder."
+    photo = df['person'].astype(str)
+    if 'source_image' in df.columns:
+        named = df['source_image'].fillna('').astype(str).str.strip()
+        photo = photo.where(named == '', named)
+    return df['source'].astype(str) + '/' + photo if 'source' in df.columns else photo
+
+
 # %% ../nbs/19_train.ipynb #dbf4f9de
 def add_photo_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
     "Copy of `df` (folds from `mask_lab.data.add_person_folds`) with its mask-only photos in folds too: by source photo, stratified by mask."
@@ -148,12 +158,7 @@ def add_photo_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.Da
     only = (df['fold'].to_numpy() < 0) & is_mask_only(df['label'].to_numpy())
     if not only.any(): return df
     sub = df[only]
-    photo = sub['person'].astype(str)   # a photo table's person: its `person` or `source_image` column, else the file
-    if 'source_image' in sub.columns:   # several crops of one photo stay together
-        named = sub['source_image'].fillna('').astype(str).str.strip()
-        photo = photo.where(named == '', named)
-    if 'source' in sub.columns: photo = sub['source'].astype(str) + '/' + photo
-    groups = pd.factorize(photo)[0]
+    groups = pd.factorize(_source_photos(sub))[0]
     masks = sub['label'].to_numpy(np.int64) - N_CLASSES
     if groups.max() + 1 >= n_splits:
         fold = np.empty(len(sub), np.int64)
@@ -166,6 +171,16 @@ def add_photo_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> pd.Da
     out.loc[only, 'fold'] = fold
     return out
 
+# %% ../nbs/19_train.ipynb #09c70706
+def add_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0, mask_only_folds: bool = True) -> pd.DataFrame:
+    "The folds of a run's image table: whole people (`mask_lab.data.add_person_folds`), and with `mask_only_folds` the mask-only photos by source photo; a table of mask labels only (a real-masks table) is split by source photo alone."
+    if not (mask_only_folds and is_mask_only(df['label'].to_numpy()).all()): df = add_person_folds(df, n_splits=n_splits, seed=seed)
+    elif (n := _source_photos(df).nunique()) < n_splits:
+        raise MaskLabError(f'cannot split {n} source photo{"" if n == 1 else "s"} into {n_splits} folds; use fewer folds')
+    else: df = df.assign(fold=-1)
+    return add_photo_folds(df, n_splits=n_splits, seed=seed) if mask_only_folds else df
+
+
 # %% ../nbs/19_train.ipynb #023674c5
 from .dedup import check_eval_folders, resolve_duplicates
 
@@ -175,8 +190,7 @@ def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, p
     df, problems = resolve_duplicates(df, problems, on_problem=cfg.on_problem)   # copies kept once or left out; near duplicates of two people: one fold
     problems = pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
-    df = add_person_folds(df, n_splits=cfg.n_splits, seed=split_seed)
-    if cfg.mask_only_folds: df = add_photo_folds(df, n_splits=cfg.n_splits, seed=split_seed)
+    df = add_folds(df, cfg.n_splits, split_seed, cfg.mask_only_folds)
     if cfg.crop != 'none':
         from mask_lab.faces import face_boxes
         df = face_boxes(df, progress=verbose)

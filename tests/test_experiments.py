@@ -178,3 +178,26 @@ def test_runs_shows_each_interval(lab, capsys):
     assert main(['runs', str(lab[0] / 'runs')]) == 0
     out = capsys.readouterr().out
     assert '95% interval' in out and 'fold_1' in out and 'too few people to tell' in out, out
+
+
+def test_a_cv_of_mask_labels_alone_predicts_every_photo_out_of_fold(demo, tmp_path, cli):
+    "A real-masks table on its own (no gender, no age): folds by source photo, scores of the mask head, and label-issues on it."
+    from PIL import Image
+    from mask_lab.cli import main
+    real = tmp_path / 'real'; (real / 'images').mkdir(parents=True)
+    photos = sorted((demo / 'train' / 'images').glob('*/mask1.jpg'))[:6] + sorted((demo / 'train' / 'images').glob('*/normal.jpg'))[:6]
+    for k, f in enumerate(photos): Image.open(f).save(real / 'images' / f'r{k}.jpg')
+    (real / 'labels.csv').write_text('file,mask,source_image\n' + ''.join(f'r{k}.jpg,{"worn" if k < 6 else "none"},s{k // 2}\n' for k in range(12)))
+    exp = tmp_path / 'exp.yaml'
+    exp.write_text(f'data: {real}\n{RECIPE}')
+    one_line(cli, 'cv', '--config', str(exp), '--folds', '7', '--out', str(tmp_path / 'runs'), '--name', 'too_many')   # 6 source photos
+    assert not (tmp_path / 'runs' / 'too_many').exists()
+    assert main(['cv', '--config', str(exp), '--folds', '3', '--out', str(tmp_path / 'runs'), '--name', 'masks', '--quiet']) == 0
+    oof = pd.read_csv(tmp_path / 'runs' / 'masks' / 'oof_predictions.csv')
+    assert len(oof) == 12 and set(oof.fold) == {0, 1, 2}
+    assert (oof.groupby(oof.path.str.extract(r'r(\d+)', expand=False).astype(int) // 2).fold.nunique() == 1).all()   # one photo's crops: one fold
+    scores = json.loads((tmp_path / 'runs' / 'masks' / 'oof_scores.json').read_text())
+    assert set(scores['heads']) == {'mask'} and scores['macro_f1'] == scores['heads']['mask']['macro_f1']
+    assert main(['label-issues', str(tmp_path / 'runs' / 'masks')]) == 0
+    issues = pd.read_csv(tmp_path / 'runs' / 'masks' / 'label_issues.csv')
+    assert len(issues) == 12 and set(issues.kind) == {'mask'}
