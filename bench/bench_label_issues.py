@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 CACHE = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'mask_lab'
-RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], augment='light', epochs=8, cache='ram', lr=3e-3, batch_size=16,
+RECIPE = dict(model='resnet10t', layout='multi', crop='face', size=[64, 64], augment='light', epochs=16, cache='ram', lr=3e-3, batch_size=16,
               class_weights=1, label_smoothing=0, cutoffs=[30, 60], num_workers=0)
 PHOTO_SIZE = (192, 256)   # half the demo's default: the recipe's 64x64 face crops need no more, and decoding costs less
 NEIGHBOUR_AGE = {0: (45,), 1: (22, 68), 2: (45,)}   # for each age group (30/60 cut-offs), ages in the middle of the groups beside it

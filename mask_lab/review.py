@@ -265,8 +265,9 @@ def write_label_corrections(flags: pd.DataFrame, path) -> Path:
 
 # %% ../nbs/23_review.ipynb #9a1b5059
 def suspect_sheet(issue, table: pd.DataFrame, thumb=(108, 144)) -> Image.Image:
-    "The photos behind one row of `label_issues` (the photo, or all the person's photos) titled with its given and predicted label."
-    rows = table[table['path'].astype(str) == issue.photo] if issue.kind == 'mask' else table[table['person'].astype(str) == issue.person]
+    "The photos behind one row of `label_issues` (the photo and the one it would swap labels with, or all the person's photos) titled with its given and predicted label."
+    photos = {issue.photo, getattr(issue, 'swap_with', '') or issue.photo}
+    rows = table[table['path'].astype(str).isin(photos)] if issue.kind == 'mask' else table[table['person'].astype(str) == issue.person]
     age = f' (age {issue.age}, {issue.years_off} years outside the predicted group)' if issue.kind == 'age' else ''
     title = f'{issue.person} {issue.kind}: given {issue.given}{age}, predicted {issue.predicted}, quality {issue.quality:.3f}'
     return contact_sheet(rows['path'].tolist(), [str(c) for c in rows['image']], thumb=thumb, title=title)
