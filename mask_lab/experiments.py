@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .core import MaskLabError, is_mask_only, write_json
-from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, paired_bootstrap, prediction_scores
+from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PRED_COLUMNS, head_scores, paired_bootstrap, prediction_scores, scored_on
 from .runs import write_csv
 from .config import OLDER_RUN_DEFAULTS, TrainConfig, read_experiment
 from .train import Interrupted, add_folds, save_valid_predictions, train
@@ -171,7 +171,7 @@ def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
 def format_oof_scores(scores: dict) -> str:
     "The line a finished CV prints: out-of-fold macro F1 with its interval, per head, and the fold ensemble's score when there is an answer key."
     lo, hi = scores['ci95']
-    return (f'out-of-fold macro F1 {scores["macro_f1"]:.4f} [{lo:.4f}, {hi:.4f}] over {scores["people"]} people; '
+    return (f'out-of-fold macro F1 {scores["macro_f1"]:.4f} [{lo:.4f}, {hi:.4f}] over {scored_on(scores)}; '
             + ', '.join(f'{h} {s["macro_f1"]:.4f}' for h, s in scores['heads'].items())
             + (f'; fold ensemble on the eval folder {scores["eval_macro_f1"]:.4f}' if 'eval_macro_f1' in scores else ''))
 

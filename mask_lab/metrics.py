@@ -13,7 +13,7 @@ from .core import HEADS, MaskLabError, N_CLASSES, decode_class, is_mask_only
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'BOOTSTRAP_RESAMPLES', 'BOOTSTRAP_SEED', 'WIDE_INTERVAL', 'person_resamples', 'weighted_macro_f1',
            'bootstrap_macro_f1', 'chunked', 'paired_bootstrap', 'head_probs', 'label_masks', 'label_probs',
-           'prediction_scores', 'head_scores', 'predictions_table']
+           'prediction_scores', 'scored_on', 'head_scores', 'predictions_table']
 
 # %% ../nbs/12_metrics.ipynb #f21bb0c9
 PRED_COLUMNS = [f'p{c}' for c in range(N_CLASSES)]
@@ -94,6 +94,12 @@ def prediction_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: i
     out = {'macro_f1': float(f1_score(y, pred, average='macro')), 'ci95': list(bootstrap_macro_f1(y, pred, full['person'], n, seed)),
            'people': int(full['person'].nunique()), 'images': len(full)}
     return {**out, 'mask_only_images': int(only.sum())} if only.any() else out
+
+# %% ../nbs/12_metrics.ipynb #be41ce07
+def scored_on(scores: dict) -> str:
+    "What a `prediction_scores` result was scored on, in words: its people, or the photos of a table of mask labels alone."
+    return f'{scores["people"]} people' if scores.get('people') else f'{scores.get("mask_only_images", 0)} mask-only photos (the mask head)'
+
 
 # %% ../nbs/12_metrics.ipynb #a32c48e6
 def head_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:

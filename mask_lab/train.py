@@ -23,7 +23,7 @@ from .data import add_person_folds, load_sources
 from .dataset import FaceLoader, loader_error, make_loader
 from .model import check_model_name, create_model, freeze_stages
 from .losses import class_weights_from_labels, make_loss
-from .metrics import prediction_scores, predictions_table
+from .metrics import prediction_scores, predictions_table, scored_on
 from .learner import Learner, OptimHook, make_optimizer, metric_names, optim_hook
 from .hooks import Checkpoint, EarlyStopping, LRSchedule, MixupHook, check_monitor
 from .loggers import JsonlLogger, ProgressBar, TextLogger
@@ -280,7 +280,7 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
     if not learn.is_main: return learn
     scores = _save_valid_predictions(learn, cfg, log)
     interval = (f'; its validation macro F1 {scores["macro_f1"]:.4f} [{scores["ci95"][0]:.4f}, {scores["ci95"][1]:.4f}] over '
-                f'{scores["people"]} people' if scores else '')
+                f'{scored_on(scores)}' if scores else '')
     log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}{interval}; run folder: {learn.run_dir}')
     return learn
 
