@@ -215,7 +215,7 @@ VARIANTS = {
     'all_v2_face_light': dict(sources=ALL, renderer='v2', crop='face', augment='light'),
     'all_v2_none':       dict(sources=ALL, renderer='v2', crop='none', augment='strong'),
     'all_v2_face_trunk': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29'),   # the face trunk, 3 stages frozen
-    'all_v2_face_trunk_open': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', freeze_stages=0),   # nothing frozen
+    'all_v2_face_trunk_frozen4': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', freeze_stages=4),   # 4 of 5 stages frozen: the last stage and the heads learn
 }
 RECIPE = dict(images_per_person=1, n_splits=50, split_seed=0)   # and train's defaults: 160x160, face crop, ...; one split for every seed
 TRAIN_IMAGES = 20_480   # images a variant's schedule covers (4 epochs of UTKFace alone), so every variant sees as many
