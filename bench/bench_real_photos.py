@@ -216,6 +216,7 @@ VARIANTS = {
     'all_v2_none':       dict(sources=ALL, renderer='v2', crop='none', augment='strong'),
     'all_v2_face_trunk': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29'),   # the face trunk, 3 stages frozen
     'all_v2_face_trunk_frozen4': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', freeze_stages=4),   # 4 of 5 stages frozen: the last stage and the heads learn
+    'all_v2_face_trunk_slow': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', lr=3e-4),   # a third of the learning rate
 }
 RECIPE = dict(images_per_person=1, n_splits=50, split_seed=0)   # and train's defaults: 160x160, face crop, ...; one split for every seed
 TRAIN_IMAGES = 20_480   # images a variant's schedule covers (4 epochs of UTKFace alone), so every variant sees as many
@@ -303,7 +304,7 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict,
     weights = v.get('source_weights')
     learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images, weights),
                   verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'],
-                  source_weights=weights, seed=seed, **RECIPE, **{k: v[k] for k in ('model', 'freeze_stages') if k in v})   # another seed: other weights and draws
+                  source_weights=weights, seed=seed, **RECIPE, **{k: v[k] for k in ('model', 'freeze_stages', 'lr') if k in v})   # another seed: other weights and draws
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
     t = time.perf_counter()
