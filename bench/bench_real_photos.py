@@ -303,8 +303,8 @@ def run_variant(name: str, cache: Path, budget: float, threads: int, sets: dict,
     folders = source_folders(cache, v['sources'], v['renderer'])
     weights = v.get('source_weights')
     learn = train(folders, out=cache / 'runs', name=f'{name}_{time.strftime("%Y%m%d_%H%M%S")}', epochs=epochs_for(folders, train_images, weights),
-                  verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', crop=v['crop'], augment=v['augment'],
-                  source_weights=weights, seed=seed, **RECIPE, **{k: v[k] for k in ('model', 'freeze_stages', 'lr') if k in v})   # another seed: other weights and draws
+                  verbose=False, live=False, hooks=[limit], num_workers=0, device='cpu', seed=seed, **RECIPE,   # another seed: other weights and draws
+                  **{k: x for k, x in v.items() if k not in ('sources', 'renderer')})   # the variant's training settings
     train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
     seen = learn.step * learn.train_dl.batch_size
     t = time.perf_counter()

@@ -61,16 +61,18 @@ def swap_partners(table: pd.DataFrame, probs) -> tuple[np.ndarray, np.ndarray]:
     given, logp = table['mask'].to_numpy(np.int64), np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1))
     llr, partner = np.full(len(table), -np.inf), np.full(len(table), -1)
     if 'image' not in table: return llr, partner
-    layout = table['image'].isin(list(IMAGE_STEMS)).groupby(table['person'].astype(str)).transform('all').to_numpy()
-    for rows in pd.Series(np.arange(len(table)))[layout].groupby(table['person'].astype(str).to_numpy()[layout]).agg(list):
-        rows = np.asarray(rows); y = given[rows]
+    named = table['image'].isin(list(IMAGE_STEMS)).to_numpy()
+    for rows in pd.Series(named).groupby(table['person'].astype(str).to_numpy()).indices.values():   # each person's rows
+        if not named[rows].all(): continue   # a photo outside the competition's names: the person's set of labels is not fixed
+        y = given[rows]
         own = logp[rows, y]
         traded = logp[rows][:, y]                                   # traded[i, j]: photo i under photo j's label
         ratio = traded + traded.T - own[:, None] - own[None, :]     # both photos of the pair take each other's label
         ratio[y[:, None] == y[None, :]] = -np.inf                   # the same label: nothing to trade
         best = ratio.argmax(1)
-        has = np.isfinite(ratio[np.arange(len(rows)), best])
-        llr[rows[has]], partner[rows[has]] = ratio[np.arange(len(rows)), best][has], rows[best[has]]
+        top = ratio[np.arange(len(rows)), best]
+        has = np.isfinite(top)
+        llr[rows[has]], partner[rows[has]] = top[has], rows[best[has]]
     return llr, partner
 
 

@@ -115,15 +115,16 @@ def classification_metrics(y_true, y_pred) -> dict:
     "Macro F1 over the 18 classes and per head (mask, gender, age), and accuracy; a mask-only label counts for the mask head alone."
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     full = ~is_mask_only(y_true)   # mask-only photos count for the mask head alone
+    mask_true, mask_pred = label_masks(y_true), decode_class(y_pred)[0]
     if not full.any():   # mask labels only (a real-masks table alone): the mask head's scores are the run's
-        t, p = label_masks(y_true), decode_class(y_pred)[0]
-        mask_f1 = float(f1_score(t, p, average='macro'))
-        return {'macro_f1': mask_f1, 'accuracy': float((t == p).mean()), 'mask_f1': mask_f1, 'gender_f1': float('nan'), 'age_f1': float('nan')}
+        mask_f1 = float(f1_score(mask_true, mask_pred, average='macro'))
+        return {'macro_f1': mask_f1, 'accuracy': float((mask_true == mask_pred).mean()), 'mask_f1': mask_f1,
+                'gender_f1': float('nan'), 'age_f1': float('nan')}
     t18, p18 = y_true[full], y_pred[full]
     out = {'macro_f1': f1_score(t18, p18, average='macro'), 'accuracy': float((t18 == p18).mean())}
     for head, t, p in zip(HEADS, decode_class(t18), decode_class(p18)):
         out[f'{head}_f1'] = f1_score(t, p, average='macro')
-    if not full.all(): out['mask_f1'] = f1_score(label_masks(y_true), decode_class(y_pred)[0], average='macro')
+    if not full.all(): out['mask_f1'] = f1_score(mask_true, mask_pred, average='macro')
     return {k: float(v) for k, v in out.items()}
 
 # %% ../nbs/14_learner.ipynb #b692ada6

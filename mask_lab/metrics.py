@@ -87,9 +87,7 @@ def prediction_scores(preds: pd.DataFrame, n: int = BOOTSTRAP_RESAMPLES, seed: i
     only = is_mask_only(preds['label'].to_numpy())   # mask-only photos: scored by `head_scores`' mask head alone
     full = preds[~only]
     if full.empty:   # mask labels only (a real-masks table alone): the mask head's score is the table's
-        t, p = label_masks(preds['label'].to_numpy()), decode_class(preds[PRED_COLUMNS].to_numpy().argmax(1))[0]
-        return {'macro_f1': float(f1_score(t, p, average='macro')), 'ci95': list(bootstrap_macro_f1(t, p, preds['person'], n, seed)),
-                'people': 0, 'images': 0, 'mask_only_images': len(preds)}
+        return {**head_scores(preds, n, seed)['mask'], 'people': 0, 'images': 0, 'mask_only_images': len(preds)}
     y, pred = full['label'].to_numpy(np.int64), full[PRED_COLUMNS].to_numpy().argmax(1)
     out = {'macro_f1': float(f1_score(y, pred, average='macro')), 'ci95': list(bootstrap_macro_f1(y, pred, full['person'], n, seed)),
            'people': int(full['person'].nunique()), 'images': len(full)}

@@ -280,7 +280,7 @@ def _fit(learn: Learner, cfg: TrainConfig, verbose: bool) -> Learner:
     if not learn.is_main: return learn
     scores = _save_valid_predictions(learn, cfg, log)
     interval = (f'; its validation macro F1 {scores["macro_f1"]:.4f} [{scores["ci95"][0]:.4f}, {scores["ci95"][1]:.4f}] over '
-                f'{scored_on(scores)}' if scores else '')
+                + scored_on(scores) if scores else '')
     log.say(f'best {cfg.monitor} {ckpt.best:.4f} at epoch {ckpt.best_epoch + 1}{interval}; run folder: {learn.run_dir}')
     return learn
 
