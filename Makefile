@@ -38,7 +38,10 @@ demo: install $(DEMO_DATA)/train/train.csv
 
 test: install
 	# One torch thread per notebook: nbdev_test already runs two notebooks at once on two cores.
-	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
+	# The chapters and tests make their demo data and runs in tempfile folders: all go into one scratch folder, removed
+	# at the end, pass or fail (a full run leaves several GB otherwise).
+	scratch=$$(mktemp -d -t mask_lab_test.XXXXXX) && trap 'rm -rf "$$scratch"' EXIT && export TMPDIR="$$scratch" && \
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 && \
 	OMP_NUM_THREADS=1 IN_TEST=1 $(BIN)/pytest -q tests
 
 lab: install
