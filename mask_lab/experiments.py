@@ -147,6 +147,13 @@ def _check_eval_overlap(cv_dir: Path, train: pd.DataFrame, eval_data, verbose: b
     if len(overlap) and verbose: print(f'{len(overlap)} eval photos are training photos or near copies of them: see {run_file(cv_dir, "eval_overlap")}', flush=True)
     return len(overlap)
 
+# %% ../nbs/20_experiments.ipynb #09b10d33
+def _check_eval_before_training(cv_dir: Path, info: dict, verbose: bool) -> int | None:
+    "Before any fold of a CV with an eval folder has started, `_check_eval_overlap` on the photos its folds will read; None when it does not apply."
+    if not info.get('eval') or any(fold_state(cv_dir, k) != 'pending' for k in range(info['folds'])): return None
+    from mask_lab.train import training_photos
+    return _check_eval_overlap(cv_dir, training_photos(TrainConfig.from_dict({**info['config'], 'fold': 0}))[0], info['eval'], verbose)
+
 # %% ../nbs/20_experiments.ipynb #2f6e7256
 def _finish_cv(cv_dir: Path, info: dict, verbose: bool) -> dict:
     "Write the out-of-fold predictions and scores, and the fold-ensemble submission for the eval folder."
@@ -201,6 +208,7 @@ def cv(config=None, folds: int | None = None, out='runs', name: str | None = Non
     n = info['folds']
     if only_fold is not None and not 0 <= only_fold < n: raise MaskLabError(f'fold must be in 0..{n - 1}, got {only_fold}')
     todo = [only_fold] if only_fold is not None else [k for k in range(n) if fold_state(cv_dir, k) != 'done']
+    if only_fold is None and todo: _check_eval_before_training(cv_dir, info, verbose)
     if jobs > 1 and only_fold is None and todo:
         codes = _run_fold_processes(cv_dir, todo, jobs, verbose)
         failed = [k for k, c in codes.items() if c != 0]

@@ -34,8 +34,8 @@ from .runs import run_file
 
 # %% auto #0
 __all__ = ['parse_mapping', 'build_loss', 'seed_everything', 'environment', 'distributed_env', 'distributed', 'shard_loader',
-           'add_photo_folds', 'add_folds', 'load_split', 'check_labels', 'build_learner', 'Interrupted',
-           'save_valid_predictions', 'train', 'resume_run']
+           'add_photo_folds', 'add_folds', 'training_photos', 'load_split', 'check_labels', 'build_learner',
+           'Interrupted', 'save_valid_predictions', 'train', 'resume_run']
 
 # %% ../nbs/19_train.ipynb #281a0256
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -184,11 +184,16 @@ def add_folds(df: pd.DataFrame, n_splits: int = 5, seed: int = 0, mask_only_fold
 # %% ../nbs/19_train.ipynb #023674c5
 from .dedup import check_eval_folders, resolve_duplicates
 
-def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "The image table of a run (every source of `cfg.data`, person folds, face boxes and landmarks when `cfg.crop` is 'face' or 'chip') and its data problems."
+def training_photos(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The photos a run trains and validates on, before its split (every source of `cfg.data`, copies resolved), and their data problems."
     df, problems = load_sources(cfg.data, cutoffs=cfg.cutoffs, on_problem=cfg.on_problem, corrections=cfg.corrections)
     df, problems = resolve_duplicates(df, problems, on_problem=cfg.on_problem)   # copies kept once or left out; near duplicates of two people: one fold
-    problems = pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
+    return df, pd.concat([problems, check_eval_folders(df, cfg.data)], ignore_index=True)   # eval photos that are training photos, named
+
+# %% ../nbs/19_train.ipynb #5f5f6d03
+def load_split(cfg: TrainConfig, verbose: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The image table of a run (`training_photos`, person folds, face boxes and landmarks when `cfg.crop` is 'face' or 'chip') and its data problems."
+    df, problems = training_photos(cfg)
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     df = add_folds(df, cfg.n_splits, split_seed, cfg.mask_only_folds)
     if cfg.crop != 'none':

@@ -201,3 +201,19 @@ def test_a_cv_of_mask_labels_alone_predicts_every_photo_out_of_fold(demo, tmp_pa
     assert main(['label-issues', str(tmp_path / 'runs' / 'masks')]) == 0
     issues = pd.read_csv(tmp_path / 'runs' / 'masks' / 'label_issues.csv')
     assert len(issues) == 12 and set(issues.kind) == {'mask'}
+
+
+def test_a_cv_names_eval_photos_that_are_training_photos_before_any_fold_trains(demo, tmp_path, cli, monkeypatch):
+    import mask_lab.experiments as experiments
+    leaky = tmp_path / 'leaky'; leaky.mkdir()
+    copied = sorted((demo / 'train' / 'images').glob('*/mask1.jpg'))[0]
+    shutil.copy(copied, leaky / 'copy.jpg')
+    shutil.copy(sorted((demo / 'eval' / 'images').iterdir())[0], leaky / 'unseen.jpg')
+    def no_training(*args): raise MaskLabError('no fold trains in this test')
+    monkeypatch.setattr(experiments, '_train_fold', no_training)
+    exp = tmp_path / 'exp.yaml'
+    exp.write_text(f'data: {demo}\n{RECIPE}')
+    code, err = cli('cv', '--config', exp, '--folds', '2', '--out', tmp_path / 'runs', '--name', 'leak', '--eval', leaky)
+    assert (code, err) == (2, 'mask-lab: error: no fold trains in this test')
+    overlap = pd.read_csv(tmp_path / 'runs' / 'leak' / 'eval_overlap.csv')
+    assert overlap.path.tolist() == [str(leaky / 'copy.jpg')] and str(copied) in overlap.reason[0]
