@@ -208,14 +208,22 @@ def collate_good(items) -> tuple[torch.Tensor, torch.Tensor, list]:
     return xb, yb, [it for it in items if isinstance(it, BadImage)]
 
 # %% ../nbs/09_dataset.ipynb #82ff81f3
-def loader_error(e: BaseException) -> MaskLabError | None:
-    "A one-line `MaskLabError` for PyTorch's error about a loader worker that died; None for any other error."
+def loader_error(e: BaseException, from_workers: bool = False) -> MaskLabError | None:
+    "A one-line `MaskLabError` for a loader worker that died (PyTorch's error about it, or with `from_workers` a broken pipe while reading from workers); None for any other error."
     msg = str(e).strip()
-    if not (isinstance(e, RuntimeError) and 'DataLoader worker' in msg): return None
-    return MaskLabError(f'a data loader worker died: {msg.splitlines()[0]} (out of memory? try fewer workers, or --workers 0)')
+    if isinstance(e, RuntimeError) and 'DataLoader worker' in msg: why = msg.splitlines()[0]
+    elif from_workers and isinstance(e, (ConnectionError, EOFError)): why = f'the pipe from it broke ({type(e).__name__}: {msg})'
+    else: return None
+    return MaskLabError(f'a data loader worker died: {why} (out of memory? try fewer workers, or --workers 0)')
 
 # %% ../nbs/09_dataset.ipynb #464bf75d
 def _ignore_sigint(worker_id: int): signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+# %% ../nbs/09_dataset.ipynb #5a177d0f
+def _stop_workers(batches):
+    "Shut down the workers of a multi-process loader iterator now (no-op for one without workers)."
+    try: getattr(batches, '_shutdown_workers', lambda: None)()   # what the iterator's __del__ does, but now
+    except RuntimeError: pass   # PyTorch's SIGCHLD handler reporting the same death while they shut down
 
 # %% ../nbs/09_dataset.ipynb #41c6d66e
 class FaceLoader(DataLoader):
@@ -243,8 +251,9 @@ class FaceLoader(DataLoader):
         while True:
             try: xb, yb, bad = next(batches)
             except StopIteration: return
-            except RuntimeError as e:
-                if (err := loader_error(e)) is None: raise
+            except (RuntimeError, ConnectionError, EOFError) as e:
+                if (err := loader_error(e, from_workers=self.num_workers > 0)) is None: raise
+                _stop_workers(batches)
                 raise err from None
             for item in bad: self._bad(item)
             if not len(yb): continue
