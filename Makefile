@@ -39,8 +39,10 @@ demo: install $(DEMO_DATA)/train/train.csv
 test: install
 	# One torch thread per notebook: nbdev_test already runs two notebooks at once on two cores.
 	# The chapters and tests make their demo data and runs in tempfile folders: all go into one scratch folder, removed
-	# at the end, pass or fail (a full run leaves several GB otherwise).
-	scratch=$$(mktemp -d -t mask_lab_test.XXXXXX) && trap 'rm -rf "$$scratch"' EXIT && export TMPDIR="$$scratch" && \
+	# at the end, pass or fail (a full run leaves several GB otherwise). Readable by all: the PostgreSQL test's server
+	# runs as the postgres user, in a folder of its own inside it.
+	scratch=$$(mktemp -d -t mask_lab_test.XXXXXX) && chmod 755 "$$scratch" && trap 'rm -rf "$$scratch"' EXIT && \
+	export TMPDIR="$$scratch" && \
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 && \
 	OMP_NUM_THREADS=1 IN_TEST=1 $(BIN)/pytest -q tests
 

@@ -214,6 +214,7 @@ VARIANTS = {
     'all_v2_face_real3': dict(sources=ALL, renderer='v2', crop='face', augment='strong', source_weights=(1, 1, 3)),   # real masks drawn 3x
     'all_v2_face_light': dict(sources=ALL, renderer='v2', crop='face', augment='light'),
     'all_v2_none':       dict(sources=ALL, renderer='v2', crop='none', augment='strong'),
+    'all_v2_face_slow':  dict(sources=ALL, renderer='v2', crop='face', augment='strong', lr=3e-4),   # MobileNetV2 at the face trunk's better rate
     'all_v2_face_trunk': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29'),   # the face trunk, 3 stages frozen
     'all_v2_face_trunk_frozen4': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', freeze_stages=4),   # 4 of 5 stages frozen: the last stage and the heads learn
     'all_v2_face_trunk_slow': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', lr=3e-4),   # a third of the learning rate
