@@ -217,6 +217,7 @@ VARIANTS = {
     'all_v2_face_slow':  dict(sources=ALL, renderer='v2', crop='face', augment='strong', lr=3e-4),   # MobileNetV2 at the face trunk's better rate
     'all_v2_face_trunk': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29'),   # the face trunk, 3 stages frozen
     'all_v2_face_trunk_frozen4': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', freeze_stages=4),   # 4 of 5 stages frozen: the last stage and the heads learn
+    'all_v2_face_trunk_split_lr': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', backbone_lr=1e-4),   # heads at lr, the trunk 10x slower
     'all_v2_face_trunk_slow': dict(sources=ALL, renderer='v2', crop='face', augment='strong', model='dlib_resnet29', lr=3e-4),   # a third of the learning rate
 }
 RECIPE = dict(images_per_person=1, n_splits=50, split_seed=0)   # and train's defaults: 160x160, face crop, ...; one split for every seed

@@ -71,6 +71,8 @@ class TrainConfig:
     head_weights: str | None = _opt(None, "weights of the heads in a multi-head loss, e.g. 'age=2'")
     optimizer: str = _opt('adamw', 'optimizer', choices=OPTIMIZERS)
     lr: float = _opt(1e-3, 'peak learning rate', type=float)
+    backbone_lr: float | None = _opt(None, "peak learning rate of the backbone's trainable stages (default: lr); lower, it keeps more of "
+                                           "the pretrained features while the new heads learn at lr", type=float)
     weight_decay: float = _opt(0.05, 'weight decay', type=float)
     momentum: float = _opt(0.9, 'SGD momentum', type=float)
     schedule: str = _opt('cosine', 'learning-rate schedule', choices=SCHEDULES)
@@ -113,7 +115,8 @@ class TrainConfig:
             if not all(np.isfinite(w) and w >= 0 for w in self.source_weights) or not any(self.source_weights):
                 raise MaskLabError(f'source_weights must be numbers >= 0, not all 0, got {self.source_weights}')
         if not 0 <= self.fold < self.n_splits: raise MaskLabError(f'fold must be in 0..{self.n_splits - 1}, got {self.fold}')
-        if self.lr <= 0: raise MaskLabError(f'lr must be > 0, got {self.lr}')
+        for name in ('lr', 'backbone_lr'):
+            if (value := getattr(self, name)) is not None and value <= 0: raise MaskLabError(f'{name} must be > 0, got {value}')
         for name, allowed in (('layout', ('single', 'multi')), ('optimizer', OPTIMIZERS), ('schedule', SCHEDULES), ('on_problem', ('skip', 'raise')),
                               ('on_bad_image', ON_BAD_IMAGE), ('augment', AUGMENTS)):
             if getattr(self, name) not in allowed: raise MaskLabError(f'{name} must be one of {", ".join(allowed)}, got {getattr(self, name)!r}')

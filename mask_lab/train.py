@@ -34,8 +34,8 @@ from .runs import run_file
 
 # %% auto #0
 __all__ = ['parse_mapping', 'build_loss', 'seed_everything', 'environment', 'distributed_env', 'distributed', 'shard_loader',
-           'add_photo_folds', 'add_folds', 'training_photos', 'load_split', 'check_labels', 'build_learner',
-           'Interrupted', 'save_valid_predictions', 'train', 'resume_run']
+           'add_photo_folds', 'add_folds', 'training_photos', 'load_split', 'check_labels', 'param_groups',
+           'build_learner', 'Interrupted', 'save_valid_predictions', 'train', 'resume_run']
 
 # %% ../nbs/19_train.ipynb #281a0256
 def parse_mapping(text: str | None, what: str) -> dict | None:
@@ -209,6 +209,16 @@ def check_labels(cfg: TrainConfig, df: pd.DataFrame):
     if cfg.layout != 'multi': raise MaskLabError(f"{n} photos have a mask label only (no gender and age): they need layout 'multi'")
     if cfg.mixup or cfg.cutmix: raise MaskLabError(f'{n} photos have a mask label only (no gender and age): mixup and cutmix need full labels')
 
+# %% ../nbs/19_train.ipynb #e7bd7dc5
+def param_groups(net: torch.nn.Module, lr: float, backbone_lr: float | None = None) -> list[dict]:
+    "The trainable parameters of `net` as optimizer groups: all at `lr`, or with `backbone_lr` the heads at `lr` and a `FaceNet`'s backbone at `backbone_lr`."
+    trainable = lambda m: [p for p in m.parameters() if p.requires_grad]
+    if backbone_lr is None: return [{'params': trainable(net), 'lr': lr}]
+    if not hasattr(net, 'backbone'): raise MaskLabError(f'backbone_lr needs a timm backbone; {type(net).__name__} has none')
+    body = {id(p) for p in net.backbone.parameters()}
+    groups = [{'params': [p for p in trainable(net) if id(p) not in body], 'lr': lr}, {'params': trainable(net.backbone), 'lr': backbone_lr}]
+    return [g for g in groups if g['params']]   # a wholly frozen backbone: the heads alone
+
 # %% ../nbs/19_train.ipynb #1dec7581
 def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bool, hooks=(), live: bool | None = None,
            device=None) -> Learner:
@@ -232,7 +242,7 @@ def build_learner(cfg: TrainConfig, run_dir: Path, df: pd.DataFrame, verbose: bo
                            source_weights=cfg.source_weights, **loading)
     valid_dl = make_loader(valid_df, pre, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, cache=cfg.cache, **loading)
     train_dl, valid_dl = shard_loader(train_dl, True, rank, world, cfg.seed), shard_loader(valid_dl, False, rank, world)
-    opt = make_optimizer(cfg.optimizer, [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
+    opt = make_optimizer(cfg.optimizer, param_groups(net, cfg.lr, cfg.backbone_lr), lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     config = {**cfg.to_dict(), **derived}
     writers = [JsonlLogger(run_file(run_dir, 'metrics')), TextLogger(run_file(run_dir, 'log'), verbose)] if main else []
     # a custom OptimHook replaces the default and gets the run's loss, accumulate and clip_grad unless it states its own

@@ -208,3 +208,14 @@ def test_resume_refuses_a_checkpoint_that_carries_a_pickled_object(demo, tmp_pat
     with pytest.raises(MaskLabError, match='cannot read checkpoint'):
         resume_run(tmp_path / 'r', verbose=False, live=False)
     assert not (tmp_path / 'ran').exists()               # the object's code did not run
+
+
+def test_backbone_lr_gives_the_backbone_its_own_rate_through_resume(demo, tmp_path):
+    with pytest.raises(Interrupted):
+        train(demo, out=tmp_path, name='r', epochs=2, lr=1e-3, backbone_lr=1e-4, schedule='constant', hooks=[InterruptAt(1)], **SETTINGS)
+    learn = resume_run(tmp_path / 'r', verbose=False, live=False)
+    assert [g['lr'] for g in learn.opt.param_groups] == [1e-3, 1e-4]          # the heads, then the backbone
+    assert sum(len(g['params']) for g in learn.opt.param_groups) == len(list(learn.model.parameters()))
+    assert json.loads((tmp_path / 'r' / 'config.json').read_text())['backbone_lr'] == 1e-4
+    _, epochs = read_metrics(tmp_path / 'r')
+    assert epochs.lr.tolist() == [1e-3, 1e-3]                                  # the rate a run logs is the heads'
