@@ -29,7 +29,7 @@ fails records its error (type, message, the last lines of its traceback) and the
   (0.65), or its best F1 and when it got there within `--budget` seconds.
 """
 from __future__ import annotations
-import argparse, inspect, json, os, platform, shutil, subprocess, sys, tempfile, time, traceback
+import argparse, inspect, json, os, platform, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 
 os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # before CUDA starts: deterministic cuBLAS for `resume`
@@ -50,7 +50,8 @@ class Check:
         self.size = (32, 32) if args.smoke else tuple(args.size)
         self.batch = 8 if args.smoke else args.batch_size
         self.model = 'mobilenetv2_100'
-        self.tmp = Path(tempfile.mkdtemp(prefix='device_check_'))
+        self._scratch = tempfile.TemporaryDirectory(prefix='device_check_')   # removed with the check: demo data, runs, exports
+        self.tmp = Path(self._scratch.name)
         self._demo = None
 
     def sync(self):
@@ -403,21 +404,18 @@ def main(argv=None) -> dict:
               'parts': {}}
     check = None
     t0 = time.perf_counter()
-    try:
-        for name in names:
-            t = time.perf_counter()
-            try:
-                if check is None and name not in ('install',): check = Check(args)
-                part = {'ok': True, **PARTS[name](check)}
-            except Exception as e: part = {'ok': False, 'error': _error(e)}
-            part['seconds'] = round(time.perf_counter() - t, 2)
-            result['parts'][name] = part
-            result['failed'] = [k for k, v in result['parts'].items() if not v['ok']]
-            result['seconds'] = round(time.perf_counter() - t0, 1)
-            args.out.write_text(json.dumps(result, indent=1, default=str) + '\n')   # after each part: a cut-off check keeps what it did
-            print(f'{name}: {"ok" if part["ok"] else "FAILED " + part["error"]["type"]} ({part["seconds"]} s)', file=sys.stderr, flush=True)
-    finally:
-        if check is not None: shutil.rmtree(check.tmp, ignore_errors=True)   # demo data, runs, exports: tens of MB per check
+    for name in names:
+        t = time.perf_counter()
+        try:
+            if check is None and name not in ('install',): check = Check(args)
+            part = {'ok': True, **PARTS[name](check)}
+        except Exception as e: part = {'ok': False, 'error': _error(e)}
+        part['seconds'] = round(time.perf_counter() - t, 2)
+        result['parts'][name] = part
+        result['failed'] = [k for k, v in result['parts'].items() if not v['ok']]
+        result['seconds'] = round(time.perf_counter() - t0, 1)
+        args.out.write_text(json.dumps(result, indent=1, default=str) + '\n')   # after each part: a cut-off check keeps what it did
+        print(f'{name}: {"ok" if part["ok"] else "FAILED " + part["error"]["type"]} ({part["seconds"]} s)', file=sys.stderr, flush=True)
     if check is not None: result['device'] = str(check.device)
     args.out.write_text(json.dumps(result, indent=1, default=str) + '\n')
     print(json.dumps(result, default=str))
